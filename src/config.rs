@@ -1,0 +1,278 @@
+//! Settings: built-in defaults, then a TOML file, then `HOOKGATE_*` environment variables.
+//!
+//! Every setting is checked at start; a bad one stops hookgate with one line that names it.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+/// Which database a URL names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseKind {
+    Sqlite,
+    Postgres,
+}
+
+/// The validated settings hookgate runs with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub database_url: String,
+    pub master_key: Option<SecretString>,
+    /// Base of the hook URLs handed out, without a trailing slash.
+    pub public_url: String,
+    pub workers: usize,
+    pub allow_private_targets: bool,
+    pub log: String,
+    pub log_format: LogFormat,
+    /// Largest ingest body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// How long delivery records are kept, in days.
+    pub delivery_retention_days: u32,
+    /// How long provider delivery ids are remembered for dedup, in days (at least 7).
+    pub dedup_window_days: u32,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// A setting that is not valid; the message names it.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid setting {name}: {problem}")]
+pub struct ConfigError {
+    pub name: String,
+    pub problem: String,
+}
+
+fn bad(name: &str, problem: impl Into<String>) -> ConfigError {
+    ConfigError { name: name.to_string(), problem: problem.into() }
+}
+
+/// The file form: every key optional, unknown keys refused.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    listen: Option<String>,
+    database_url: Option<String>,
+    master_key: Option<String>,
+    public_url: Option<String>,
+    workers: Option<usize>,
+    allow_private_targets: Option<bool>,
+    log: Option<String>,
+    log_format: Option<String>,
+    max_body_bytes: Option<usize>,
+    delivery_retention_days: Option<u32>,
+    dedup_window_days: Option<u32>,
+}
+
+const KEYS: &[&str] = &[
+    "listen",
+    "database_url",
+    "master_key",
+    "public_url",
+    "workers",
+    "allow_private_targets",
+    "log",
+    "log_format",
+    "max_body_bytes",
+    "delivery_retention_days",
+    "dedup_window_days",
+];
+
+impl Settings {
+    /// Loads settings from `config` (or `./hookgate.toml` when present) and the process environment.
+    pub fn load(config: Option<&Path>) -> Result<Self, ConfigError> {
+        let env: HashMap<String, String> = std::env::vars().filter(|(k, _)| k.starts_with("HOOKGATE_")).collect();
+        Self::from_sources(config, &env)
+    }
+
+    /// Loads settings from a file and an explicit environment map (used by tests).
+    pub fn from_sources(config: Option<&Path>, env: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let file = match config {
+            Some(p) => read_file(p, true)?,
+            None => read_file(Path::new("hookgate.toml"), false)?,
+        };
+        let mut raw: HashMap<&str, String> = HashMap::new();
+        let file_json = serde_json::to_value(FileAsMap(&file)).unwrap_or_default();
+        for key in KEYS {
+            if let Some(v) = file_json.get(*key).filter(|v| !v.is_null()) {
+                raw.insert(key, v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()));
+            }
+            let env_name = format!("HOOKGATE_{}", key.to_uppercase());
+            if let Some(v) = env.get(&env_name) {
+                raw.insert(key, v.clone());
+            }
+        }
+        Self::from_raw(&raw)
+    }
+
+    fn from_raw(raw: &HashMap<&str, String>) -> Result<Self, ConfigError> {
+        let get = |k: &str| raw.get(k).map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+        let name = |k: &str| format!("{} (HOOKGATE_{})", k, k.to_uppercase());
+
+        let listen_s = get("listen").unwrap_or_else(|| "127.0.0.1:8080".into());
+        let listen: SocketAddr = listen_s
+            .parse()
+            .map_err(|_| bad(&name("listen"), format!("{listen_s:?} is not an address:port such as 127.0.0.1:8080")))?;
+
+        let database_url = get("database_url").unwrap_or_else(|| "sqlite://hookgate.db".into());
+        database_kind(&database_url).ok_or_else(|| {
+            bad(&name("database_url"), "must start with sqlite:// or postgres:// (or postgresql://)")
+        })?;
+
+        let master_key = get("master_key").map(SecretString::from);
+        if let Some(k) = &master_key {
+            use secrecy::ExposeSecret;
+            crate::crypto::MasterKey::from_base64(k.expose_secret()).map_err(|e| bad(&name("master_key"), e.to_string()))?;
+        }
+
+        let public_url = get("public_url").unwrap_or_else(|| format!("http://{listen}"));
+        if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
+            return Err(bad(&name("public_url"), "must start with http:// or https://"));
+        }
+        let public_url = public_url.trim_end_matches('/').to_string();
+
+        let workers = match get("workers") {
+            None => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            Some(s) => s.parse().map_err(|_| bad(&name("workers"), format!("{s:?} is not a whole number")))?,
+        };
+        let allow_private_targets = match get("allow_private_targets").as_deref() {
+            None | Some("false") | Some("0") => false,
+            Some("true") | Some("1") => true,
+            Some(s) => return Err(bad(&name("allow_private_targets"), format!("{s:?} is not true or false"))),
+        };
+        let log = get("log").unwrap_or_else(|| "info".into());
+        tracing_subscriber::EnvFilter::try_new(&log).map_err(|e| bad(&name("log"), e.to_string()))?;
+        let log_format = match get("log_format").as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(s) => return Err(bad(&name("log_format"), format!("{s:?} is not text or json"))),
+        };
+        let max_body_bytes = parse_num(get("max_body_bytes"), 5 * 1024 * 1024, &name("max_body_bytes"))?;
+        if max_body_bytes == 0 {
+            return Err(bad(&name("max_body_bytes"), "must be more than 0"));
+        }
+        let delivery_retention_days = parse_num(get("delivery_retention_days"), 30, &name("delivery_retention_days"))?;
+        let dedup_window_days = parse_num(get("dedup_window_days"), 7, &name("dedup_window_days"))?;
+        if dedup_window_days < 7 {
+            return Err(bad(&name("dedup_window_days"), "must be at least 7"));
+        }
+        Ok(Settings {
+            listen,
+            database_url,
+            master_key,
+            public_url,
+            workers,
+            allow_private_targets,
+            log,
+            log_format,
+            max_body_bytes,
+            delivery_retention_days,
+            dedup_window_days,
+        })
+    }
+
+    /// The kind of database `database_url` names.
+    pub fn database_kind(&self) -> DatabaseKind {
+        database_kind(&self.database_url).expect("validated at load")
+    }
+
+    /// For SQLite, the database file's path (used to place the key file beside it).
+    pub fn sqlite_path(&self) -> Option<PathBuf> {
+        let rest = self.database_url.strip_prefix("sqlite://").or_else(|| self.database_url.strip_prefix("sqlite:"))?;
+        let path = rest.split('?').next().unwrap_or(rest);
+        Some(PathBuf::from(path))
+    }
+}
+
+fn parse_num<T: std::str::FromStr>(v: Option<String>, default: T, name: &str) -> Result<T, ConfigError> {
+    match v {
+        None => Ok(default),
+        Some(s) => s.parse().map_err(|_| bad(name, format!("{s:?} is not a whole number"))),
+    }
+}
+
+fn database_kind(url: &str) -> Option<DatabaseKind> {
+    if url.starts_with("sqlite:") {
+        Some(DatabaseKind::Sqlite)
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Some(DatabaseKind::Postgres)
+    } else {
+        None
+    }
+}
+
+fn read_file(path: &Path, must_exist: bool) -> Result<FileSettings, ConfigError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !must_exist => return Ok(FileSettings::default()),
+        Err(e) => return Err(bad("--config", format!("cannot read {}: {e}", path.display()))),
+    };
+    toml::from_str(&text).map_err(|e| bad(&format!("in {}", path.display()), e.message().to_string()))
+}
+
+/// Serializes the file settings as a map so each key can be read by name.
+struct FileAsMap<'a>(&'a FileSettings);
+
+impl serde::Serialize for FileAsMap<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let f = self.0;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("listen", &f.listen)?;
+        m.serialize_entry("database_url", &f.database_url)?;
+        m.serialize_entry("master_key", &f.master_key)?;
+        m.serialize_entry("public_url", &f.public_url)?;
+        m.serialize_entry("workers", &f.workers)?;
+        m.serialize_entry("allow_private_targets", &f.allow_private_targets)?;
+        m.serialize_entry("log", &f.log)?;
+        m.serialize_entry("log_format", &f.log_format)?;
+        m.serialize_entry("max_body_bytes", &f.max_body_bytes)?;
+        m.serialize_entry("delivery_retention_days", &f.delivery_retention_days)?;
+        m.serialize_entry("dedup_window_days", &f.dedup_window_days)?;
+        m.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults() {
+        let s = Settings::from_sources(Some(Path::new("/dev/null")), &env(&[])).unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.database_kind(), DatabaseKind::Sqlite);
+        assert_eq!(s.public_url, "http://127.0.0.1:8080");
+        assert_eq!(s.sqlite_path().unwrap(), PathBuf::from("hookgate.db"));
+        assert_eq!(s.max_body_bytes, 5 * 1024 * 1024);
+    }
+
+    #[test]
+    fn env_overrides_file_and_errors_name_the_setting() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("h.toml");
+        std::fs::write(&p, "listen = \"127.0.0.1:9000\"\nworkers = 3\n").unwrap();
+        let s = Settings::from_sources(Some(&p), &env(&[("HOOKGATE_WORKERS", "5")])).unwrap();
+        assert_eq!(s.listen.port(), 9000);
+        assert_eq!(s.workers, 5);
+        let e = Settings::from_sources(Some(&p), &env(&[("HOOKGATE_LISTEN", "nope")])).unwrap_err();
+        assert!(e.to_string().contains("HOOKGATE_LISTEN"), "{e}");
+        let e = Settings::from_sources(Some(&p), &env(&[("HOOKGATE_MASTER_KEY", "AAAA")])).unwrap_err();
+        assert!(e.to_string().contains("HOOKGATE_MASTER_KEY"), "{e}");
+        assert!(!e.to_string().contains("AAAA"));
+        std::fs::write(&p, "bogus = 1\n").unwrap();
+        assert!(Settings::from_sources(Some(&p), &env(&[])).is_err());
+    }
+}

@@ -1,0 +1,163 @@
+//! Secret generation, masking, encryption at rest and token hashing.
+//!
+//! Secrets at rest are sealed with XChaCha20-Poly1305 under the master key. The associated
+//! data binds each ciphertext to the row and purpose it belongs to, so a ciphertext copied
+//! into another row does not decrypt.
+
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use rand::RngCore;
+use secrecy::{ExposeSecret, SecretBox, SecretString};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+const NONCE_LEN: usize = 24;
+
+/// The 32-byte key that encrypts secrets at rest.
+pub struct MasterKey(SecretBox<[u8; 32]>);
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MasterKey(••••)")
+    }
+}
+
+/// Why a master key could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("the master key is not valid base64")]
+    NotBase64,
+    #[error("the master key must decode to exactly 32 bytes, not {0}")]
+    WrongLength(usize),
+}
+
+/// Why a sealed secret could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[error("a stored secret could not be decrypted: wrong master key, or the data was altered")]
+pub struct OpenError;
+
+impl MasterKey {
+    /// Parses base64 of 32 bytes.
+    pub fn from_base64(s: &str) -> Result<Self, KeyError> {
+        let bytes = STANDARD.decode(s.trim()).map_err(|_| KeyError::NotBase64)?;
+        let arr: [u8; 32] = bytes.as_slice().try_into().map_err(|_| KeyError::WrongLength(bytes.len()))?;
+        Ok(Self(SecretBox::new(Box::new(arr))))
+    }
+
+    /// A fresh random key.
+    pub fn generate() -> Self {
+        let mut arr = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut arr);
+        Self(SecretBox::new(Box::new(arr)))
+    }
+
+    /// The key as base64, for writing a key file.
+    pub fn to_base64(&self) -> String {
+        STANDARD.encode(self.0.expose_secret())
+    }
+
+    fn cipher(&self) -> XChaCha20Poly1305 {
+        XChaCha20Poly1305::new(self.0.expose_secret().into())
+    }
+
+    /// Encrypts `plain`, bound to `context` (for example `hook:hk_…:secret`). Output: nonce ‖ ciphertext.
+    pub fn seal(&self, context: &str, plain: &[u8]) -> Vec<u8> {
+        let mut nonce = [0u8; NONCE_LEN];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let ct = self
+            .cipher()
+            .encrypt(XNonce::from_slice(&nonce), Payload { msg: plain, aad: context.as_bytes() })
+            .expect("XChaCha20-Poly1305 encryption does not fail for in-memory buffers");
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&ct);
+        out
+    }
+
+    /// Decrypts what [`MasterKey::seal`] produced with the same context.
+    pub fn open(&self, context: &str, sealed: &[u8]) -> Result<SecretString, OpenError> {
+        if sealed.len() < NONCE_LEN {
+            return Err(OpenError);
+        }
+        let (nonce, ct) = sealed.split_at(NONCE_LEN);
+        let plain = self
+            .cipher()
+            .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad: context.as_bytes() })
+            .map_err(|_| OpenError)?;
+        String::from_utf8(plain).map(SecretString::from).map_err(|_| OpenError)
+    }
+}
+
+/// A new random secret: 32 random bytes, URL-safe base64 (43 characters).
+pub fn generate_secret() -> SecretString {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    SecretString::from(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// A new API token: `hg_` plus 32 random bytes in URL-safe base64.
+pub fn generate_token() -> SecretString {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    SecretString::from(format!("hg_{}", URL_SAFE_NO_PAD.encode(bytes)))
+}
+
+/// The stored form of an API token: SHA-256, hex. Tokens carry 256 random bits, so a fast
+/// hash is enough; there is nothing to brute-force.
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// The last four characters of a secret, for display as `••••abcd`.
+pub fn last4(secret: &str) -> String {
+    let chars: Vec<char> = secret.chars().collect();
+    chars[chars.len().saturating_sub(4)..].iter().collect()
+}
+
+/// The masked display form of a secret whose last four characters are `last4`.
+pub fn mask(last4: &str) -> String {
+    format!("••••{last4}")
+}
+
+/// Compares two byte strings in constant time (for equal lengths; the length itself is not secret).
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seal_open_round_trip_and_context_binding() {
+        let key = MasterKey::generate();
+        let sealed = key.seal("hook:hk_1:secret", b"s3cr3t");
+        assert_eq!(key.open("hook:hk_1:secret", &sealed).unwrap().expose_secret(), "s3cr3t");
+        assert!(key.open("hook:hk_2:secret", &sealed).is_err());
+        assert!(MasterKey::generate().open("hook:hk_1:secret", &sealed).is_err());
+        assert!(key.open("x", &sealed[..10]).is_err());
+        assert!(!sealed.windows(6).any(|w| w == b"s3cr3t"));
+    }
+
+    #[test]
+    fn key_parsing() {
+        let key = MasterKey::generate();
+        assert!(MasterKey::from_base64(&key.to_base64()).is_ok());
+        assert!(matches!(MasterKey::from_base64("!!"), Err(KeyError::NotBase64)));
+        assert!(matches!(MasterKey::from_base64("AAAA"), Err(KeyError::WrongLength(3))));
+    }
+
+    #[test]
+    fn masks_and_tokens() {
+        assert_eq!(mask(&last4("abcdefgh")), "••••efgh");
+        assert_eq!(last4("ab"), "ab");
+        let t = generate_token();
+        assert!(t.expose_secret().starts_with("hg_"));
+        assert_eq!(hash_token("x").len(), 64);
+        assert!(ct_eq(b"abc", b"abc"));
+        assert!(!ct_eq(b"abc", b"abd"));
+        assert!(!ct_eq(b"abc", b"ab"));
+        assert!(generate_secret().expose_secret().len() >= 43);
+    }
+}

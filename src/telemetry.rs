@@ -1,0 +1,64 @@
+//! Logging: a tracing subscriber writing to stderr, as text or JSON lines, and a request span.
+//!
+//! Nothing secret is ever a field of a span or event: request spans carry the method, the path
+//! (never the query string) and a request id; bodies and headers are not logged.
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::HttpMessage;
+use tracing::Instrument;
+use tracing_subscriber::EnvFilter;
+
+use crate::config::LogFormat;
+
+/// Crates whose debug/trace output is noisy or may include protocol details; they stay at `info`
+/// unless the filter names them.
+const QUIET: &[&str] = &["actix_http", "actix_server", "h2", "hyper", "rustls", "mio", "sqlx::query"];
+
+/// Builds the filter: the operator's directives plus caps on noisy crates.
+pub fn filter(directives: &str) -> EnvFilter {
+    let mut filter = EnvFilter::new(directives);
+    for krate in QUIET {
+        if !directives.contains(krate) {
+            if let Ok(d) = format!("{krate}=info").parse() {
+                filter = filter.add_directive(d);
+            }
+        }
+    }
+    filter
+}
+
+/// Installs the global subscriber. Safe to call more than once (later calls do nothing).
+pub fn init(directives: &str, format: LogFormat) {
+    let builder = tracing_subscriber::fmt().with_env_filter(filter(directives)).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+/// A request's id, also sent back as `x-request-id`.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// Middleware: one span per request, with its id, method and path; logs the status on completion.
+pub async fn request_span(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let id = crate::domain::ids::base62_u128(rand::random::<u128>());
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.path());
+    async move {
+        let started = std::time::Instant::now();
+        let mut res = next.call(req).await?;
+        if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&id) {
+            res.headers_mut().insert(actix_web::http::header::HeaderName::from_static("x-request-id"), v);
+        }
+        tracing::info!(status = res.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "answered");
+        Ok(res)
+    }
+    .instrument(span)
+    .await
+}
