@@ -52,7 +52,10 @@ pub struct ConfigError {
 }
 
 fn bad(name: &str, problem: impl Into<String>) -> ConfigError {
-    ConfigError { name: name.to_string(), problem: problem.into() }
+    ConfigError {
+        name: name.to_string(),
+        problem: problem.into(),
+    }
 }
 
 /// The file form: every key optional, unknown keys refused.
@@ -89,12 +92,17 @@ const KEYS: &[&str] = &[
 impl Settings {
     /// Loads settings from `config` (or `./hookgate.toml` when present) and the process environment.
     pub fn load(config: Option<&Path>) -> Result<Self, ConfigError> {
-        let env: HashMap<String, String> = std::env::vars().filter(|(k, _)| k.starts_with("HOOKGATE_")).collect();
+        let env: HashMap<String, String> = std::env::vars()
+            .filter(|(k, _)| k.starts_with("HOOKGATE_"))
+            .collect();
         Self::from_sources(config, &env)
     }
 
     /// Loads settings from a file and an explicit environment map (used by tests).
-    pub fn from_sources(config: Option<&Path>, env: &HashMap<String, String>) -> Result<Self, ConfigError> {
+    pub fn from_sources(
+        config: Option<&Path>,
+        env: &HashMap<String, String>,
+    ) -> Result<Self, ConfigError> {
         let file = match config {
             Some(p) => read_file(p, true)?,
             None => read_file(Path::new("hookgate.toml"), false)?,
@@ -103,7 +111,12 @@ impl Settings {
         let file_json = serde_json::to_value(FileAsMap(&file)).unwrap_or_default();
         for key in KEYS {
             if let Some(v) = file_json.get(*key).filter(|v| !v.is_null()) {
-                raw.insert(key, v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()));
+                raw.insert(
+                    key,
+                    v.as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| v.to_string()),
+                );
             }
             let env_name = format!("HOOKGATE_{}", key.to_uppercase());
             if let Some(v) = env.get(&env_name) {
@@ -114,52 +127,89 @@ impl Settings {
     }
 
     fn from_raw(raw: &HashMap<&str, String>) -> Result<Self, ConfigError> {
-        let get = |k: &str| raw.get(k).map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+        let get = |k: &str| {
+            raw.get(k)
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+        };
         let name = |k: &str| format!("{} (HOOKGATE_{})", k, k.to_uppercase());
 
         let listen_s = get("listen").unwrap_or_else(|| "127.0.0.1:8080".into());
-        let listen: SocketAddr = listen_s
-            .parse()
-            .map_err(|_| bad(&name("listen"), format!("{listen_s:?} is not an address:port such as 127.0.0.1:8080")))?;
+        let listen: SocketAddr = listen_s.parse().map_err(|_| {
+            bad(
+                &name("listen"),
+                format!("{listen_s:?} is not an address:port such as 127.0.0.1:8080"),
+            )
+        })?;
 
         let database_url = get("database_url").unwrap_or_else(|| "sqlite://hookgate.db".into());
         database_kind(&database_url).ok_or_else(|| {
-            bad(&name("database_url"), "must start with sqlite:// or postgres:// (or postgresql://)")
+            bad(
+                &name("database_url"),
+                "must start with sqlite:// or postgres:// (or postgresql://)",
+            )
         })?;
 
         let master_key = get("master_key").map(SecretString::from);
         if let Some(k) = &master_key {
             use secrecy::ExposeSecret;
-            crate::crypto::MasterKey::from_base64(k.expose_secret()).map_err(|e| bad(&name("master_key"), e.to_string()))?;
+            crate::crypto::MasterKey::from_base64(k.expose_secret())
+                .map_err(|e| bad(&name("master_key"), e.to_string()))?;
         }
 
         let public_url = get("public_url").unwrap_or_else(|| format!("http://{listen}"));
         if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
-            return Err(bad(&name("public_url"), "must start with http:// or https://"));
+            return Err(bad(
+                &name("public_url"),
+                "must start with http:// or https://",
+            ));
         }
         let public_url = public_url.trim_end_matches('/').to_string();
 
         let workers = match get("workers") {
-            None => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-            Some(s) => s.parse().map_err(|_| bad(&name("workers"), format!("{s:?} is not a whole number")))?,
+            None => std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            Some(s) => s
+                .parse()
+                .map_err(|_| bad(&name("workers"), format!("{s:?} is not a whole number")))?,
         };
         let allow_private_targets = match get("allow_private_targets").as_deref() {
             None | Some("false") | Some("0") => false,
             Some("true") | Some("1") => true,
-            Some(s) => return Err(bad(&name("allow_private_targets"), format!("{s:?} is not true or false"))),
+            Some(s) => {
+                return Err(bad(
+                    &name("allow_private_targets"),
+                    format!("{s:?} is not true or false"),
+                ))
+            }
         };
         let log = get("log").unwrap_or_else(|| "info".into());
-        tracing_subscriber::EnvFilter::try_new(&log).map_err(|e| bad(&name("log"), e.to_string()))?;
+        tracing_subscriber::EnvFilter::try_new(&log)
+            .map_err(|e| bad(&name("log"), e.to_string()))?;
         let log_format = match get("log_format").as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
-            Some(s) => return Err(bad(&name("log_format"), format!("{s:?} is not text or json"))),
+            Some(s) => {
+                return Err(bad(
+                    &name("log_format"),
+                    format!("{s:?} is not text or json"),
+                ))
+            }
         };
-        let max_body_bytes = parse_num(get("max_body_bytes"), 5 * 1024 * 1024, &name("max_body_bytes"))?;
+        let max_body_bytes = parse_num(
+            get("max_body_bytes"),
+            5 * 1024 * 1024,
+            &name("max_body_bytes"),
+        )?;
         if max_body_bytes == 0 {
             return Err(bad(&name("max_body_bytes"), "must be more than 0"));
         }
-        let delivery_retention_days = parse_num(get("delivery_retention_days"), 30, &name("delivery_retention_days"))?;
+        let delivery_retention_days = parse_num(
+            get("delivery_retention_days"),
+            30,
+            &name("delivery_retention_days"),
+        )?;
         let dedup_window_days = parse_num(get("dedup_window_days"), 7, &name("dedup_window_days"))?;
         if dedup_window_days < 7 {
             return Err(bad(&name("dedup_window_days"), "must be at least 7"));
@@ -186,16 +236,25 @@ impl Settings {
 
     /// For SQLite, the database file's path (used to place the key file beside it).
     pub fn sqlite_path(&self) -> Option<PathBuf> {
-        let rest = self.database_url.strip_prefix("sqlite://").or_else(|| self.database_url.strip_prefix("sqlite:"))?;
+        let rest = self
+            .database_url
+            .strip_prefix("sqlite://")
+            .or_else(|| self.database_url.strip_prefix("sqlite:"))?;
         let path = rest.split('?').next().unwrap_or(rest);
         Some(PathBuf::from(path))
     }
 }
 
-fn parse_num<T: std::str::FromStr>(v: Option<String>, default: T, name: &str) -> Result<T, ConfigError> {
+fn parse_num<T: std::str::FromStr>(
+    v: Option<String>,
+    default: T,
+    name: &str,
+) -> Result<T, ConfigError> {
     match v {
         None => Ok(default),
-        Some(s) => s.parse().map_err(|_| bad(name, format!("{s:?} is not a whole number"))),
+        Some(s) => s
+            .parse()
+            .map_err(|_| bad(name, format!("{s:?} is not a whole number"))),
     }
 }
 
@@ -212,10 +271,18 @@ fn database_kind(url: &str) -> Option<DatabaseKind> {
 fn read_file(path: &Path, must_exist: bool) -> Result<FileSettings, ConfigError> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !must_exist => return Ok(FileSettings::default()),
-        Err(e) => return Err(bad("--config", format!("cannot read {}: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !must_exist => {
+            return Ok(FileSettings::default())
+        }
+        Err(e) => {
+            return Err(bad(
+                "--config",
+                format!("cannot read {}: {e}", path.display()),
+            ))
+        }
     };
-    toml::from_str(&text).map_err(|e| bad(&format!("in {}", path.display()), e.message().to_string()))
+    toml::from_str(&text)
+        .map_err(|e| bad(&format!("in {}", path.display()), e.message().to_string()))
 }
 
 /// Serializes the file settings as a map so each key can be read by name.
@@ -246,7 +313,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -269,7 +339,8 @@ mod tests {
         assert_eq!(s.workers, 5);
         let e = Settings::from_sources(Some(&p), &env(&[("HOOKGATE_LISTEN", "nope")])).unwrap_err();
         assert!(e.to_string().contains("HOOKGATE_LISTEN"), "{e}");
-        let e = Settings::from_sources(Some(&p), &env(&[("HOOKGATE_MASTER_KEY", "AAAA")])).unwrap_err();
+        let e =
+            Settings::from_sources(Some(&p), &env(&[("HOOKGATE_MASTER_KEY", "AAAA")])).unwrap_err();
         assert!(e.to_string().contains("HOOKGATE_MASTER_KEY"), "{e}");
         assert!(!e.to_string().contains("AAAA"));
         std::fs::write(&p, "bogus = 1\n").unwrap();

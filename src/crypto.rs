@@ -42,7 +42,10 @@ impl MasterKey {
     /// Parses base64 of 32 bytes.
     pub fn from_base64(s: &str) -> Result<Self, KeyError> {
         let bytes = STANDARD.decode(s.trim()).map_err(|_| KeyError::NotBase64)?;
-        let arr: [u8; 32] = bytes.as_slice().try_into().map_err(|_| KeyError::WrongLength(bytes.len()))?;
+        let arr: [u8; 32] = bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| KeyError::WrongLength(bytes.len()))?;
         Ok(Self(SecretBox::new(Box::new(arr))))
     }
 
@@ -68,7 +71,13 @@ impl MasterKey {
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let ct = self
             .cipher()
-            .encrypt(XNonce::from_slice(&nonce), Payload { msg: plain, aad: context.as_bytes() })
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: plain,
+                    aad: context.as_bytes(),
+                },
+            )
             .expect("XChaCha20-Poly1305 encryption does not fail for in-memory buffers");
         let mut out = nonce.to_vec();
         out.extend_from_slice(&ct);
@@ -83,9 +92,17 @@ impl MasterKey {
         let (nonce, ct) = sealed.split_at(NONCE_LEN);
         let plain = self
             .cipher()
-            .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad: context.as_bytes() })
+            .decrypt(
+                XNonce::from_slice(nonce),
+                Payload {
+                    msg: ct,
+                    aad: context.as_bytes(),
+                },
+            )
             .map_err(|_| OpenError)?;
-        String::from_utf8(plain).map(SecretString::from).map_err(|_| OpenError)
+        String::from_utf8(plain)
+            .map(SecretString::from)
+            .map_err(|_| OpenError)
     }
 }
 
@@ -133,9 +150,16 @@ mod tests {
     fn seal_open_round_trip_and_context_binding() {
         let key = MasterKey::generate();
         let sealed = key.seal("hook:hk_1:secret", b"s3cr3t");
-        assert_eq!(key.open("hook:hk_1:secret", &sealed).unwrap().expose_secret(), "s3cr3t");
+        assert_eq!(
+            key.open("hook:hk_1:secret", &sealed)
+                .unwrap()
+                .expose_secret(),
+            "s3cr3t"
+        );
         assert!(key.open("hook:hk_2:secret", &sealed).is_err());
-        assert!(MasterKey::generate().open("hook:hk_1:secret", &sealed).is_err());
+        assert!(MasterKey::generate()
+            .open("hook:hk_1:secret", &sealed)
+            .is_err());
         assert!(key.open("x", &sealed[..10]).is_err());
         assert!(!sealed.windows(6).any(|w| w == b"s3cr3t"));
     }
@@ -144,8 +168,14 @@ mod tests {
     fn key_parsing() {
         let key = MasterKey::generate();
         assert!(MasterKey::from_base64(&key.to_base64()).is_ok());
-        assert!(matches!(MasterKey::from_base64("!!"), Err(KeyError::NotBase64)));
-        assert!(matches!(MasterKey::from_base64("AAAA"), Err(KeyError::WrongLength(3))));
+        assert!(matches!(
+            MasterKey::from_base64("!!"),
+            Err(KeyError::NotBase64)
+        ));
+        assert!(matches!(
+            MasterKey::from_base64("AAAA"),
+            Err(KeyError::WrongLength(3))
+        ));
     }
 
     #[test]

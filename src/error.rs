@@ -38,7 +38,14 @@ pub struct ErrorBody {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), details: None, retry_after_secs: None, source: None }
+        Self {
+            status,
+            code,
+            message: message.into(),
+            details: None,
+            retry_after_secs: None,
+            source: None,
+        }
     }
 
     pub fn with_details(mut self, details: impl Serialize) -> Self {
@@ -61,7 +68,11 @@ impl ApiError {
 
     /// 404 for `what` (`pipeline`, `hook`…): unknown, or belonging to another project.
     pub fn not_found(what: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", format!("no such {what}"))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no such {what}"),
+        )
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
@@ -76,16 +87,29 @@ impl ApiError {
     pub fn validation(errors: Vec<FieldError>) -> Self {
         let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
         let message = format!("invalid fields: {}", fields.join(", "));
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", message).with_details(errors)
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            message,
+        )
+        .with_details(errors)
     }
 
     pub fn unavailable() -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the database is unavailable; try again shortly")
-            .retry_after(5)
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the database is unavailable; try again shortly",
+        )
+        .retry_after(5)
     }
 
     pub fn internal(source: anyhow::Error) -> Self {
-        let mut e = Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error");
+        let mut e = Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error",
+        );
         e.source = Some(source);
         e
     }
@@ -93,7 +117,13 @@ impl ApiError {
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.message)
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.code,
+            self.message
+        )
     }
 }
 
@@ -127,6 +157,10 @@ impl ResponseError for ApiError {
         if let Some(secs) = self.retry_after_secs {
             builder.insert_header((header::RETRY_AFTER, secs.to_string()));
         }
-        builder.json(ErrorBody { error: self.code.to_string(), message: self.message.clone(), details: self.details.clone() })
+        builder.json(ErrorBody {
+            error: self.code.to_string(),
+            message: self.message.clone(),
+            details: self.details.clone(),
+        })
     }
 }

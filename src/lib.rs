@@ -3,12 +3,13 @@
 //! Incoming requests are verified, turned into typed variables and committed as pipeline runs
 //! before they are answered. See `docs/architecture.md` for a map of the modules.
 
-// pub mod api;
-// pub mod cli;
+pub mod accounts;
+pub mod api;
+pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod error;
-// pub mod startup;
+pub mod startup;
 pub mod store;
 pub mod telemetry;

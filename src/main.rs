@@ -1,1 +1,20 @@
-fn main(){}
+use clap::Parser;
+use hookgate::cli::{self, Cli};
+use hookgate::config::Settings;
+
+#[tokio::main]
+async fn main() {
+    let args = Cli::parse();
+    let settings = match Settings::load(args.config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("hookgate: {e}");
+            std::process::exit(2);
+        }
+    };
+    hookgate::telemetry::init(&settings.log, settings.log_format);
+    if let Err(e) = cli::run(args.command, settings).await {
+        eprintln!("hookgate: {e:#}");
+        std::process::exit(1);
+    }
+}

@@ -14,7 +14,15 @@ use crate::config::LogFormat;
 
 /// Crates whose debug/trace output is noisy or may include protocol details; they stay at `info`
 /// unless the filter names them.
-const QUIET: &[&str] = &["actix_http", "actix_server", "h2", "hyper", "rustls", "mio", "sqlx::query"];
+const QUIET: &[&str] = &[
+    "actix_http",
+    "actix_server",
+    "h2",
+    "hyper",
+    "rustls",
+    "mio",
+    "sqlx::query",
+];
 
 /// Builds the filter: the operator's directives plus caps on noisy crates.
 pub fn filter(directives: &str) -> EnvFilter {
@@ -31,7 +39,10 @@ pub fn filter(directives: &str) -> EnvFilter {
 
 /// Installs the global subscriber. Safe to call more than once (later calls do nothing).
 pub fn init(directives: &str, format: LogFormat) {
-    let builder = tracing_subscriber::fmt().with_env_filter(filter(directives)).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter(directives))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder.try_init(),
@@ -54,9 +65,16 @@ pub async fn request_span(
         let started = std::time::Instant::now();
         let mut res = next.call(req).await?;
         if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&id) {
-            res.headers_mut().insert(actix_web::http::header::HeaderName::from_static("x-request-id"), v);
+            res.headers_mut().insert(
+                actix_web::http::header::HeaderName::from_static("x-request-id"),
+                v,
+            );
         }
-        tracing::info!(status = res.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "answered");
+        tracing::info!(
+            status = res.status().as_u16(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "answered"
+        );
         Ok(res)
     }
     .instrument(span)

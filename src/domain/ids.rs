@@ -48,13 +48,18 @@ pub fn base62_u128(mut n: u128) -> String {
 pub fn new_id(kind: IdKind) -> String {
     let mut bytes = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
-    format!("{}{}", kind.prefix(), base62_u128(u128::from_le_bytes(bytes)))
+    format!(
+        "{}{}",
+        kind.prefix(),
+        base62_u128(u128::from_le_bytes(bytes))
+    )
 }
 
 /// True when `s` has the shape of an id of this kind (cheap check before a lookup).
 pub fn looks_like(kind: IdKind, s: &str) -> bool {
-    s.strip_prefix(kind.prefix())
-        .is_some_and(|rest| rest.len() == ID_CHARS && rest.bytes().all(|b| b.is_ascii_alphanumeric()))
+    s.strip_prefix(kind.prefix()).is_some_and(|rest| {
+        rest.len() == ID_CHARS && rest.bytes().all(|b| b.is_ascii_alphanumeric())
+    })
 }
 
 #[cfg(test)]

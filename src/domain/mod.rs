@@ -1,6 +1,7 @@
 //! Pure types and rules, no I/O: ids, roles, pipelines, hooks, variables, templates.
 
 pub mod ids;
+pub mod pipeline;
 pub mod role;
 pub mod template;
 pub mod time;
@@ -18,6 +19,25 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, problem: impl Into<String>) -> Self {
-        Self { field: field.into(), problem: problem.into() }
+        Self {
+            field: field.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// Checks a display name: 1 to 100 characters, no control characters.
+pub fn check_name(field: &str, name: &str) -> Result<(), FieldError> {
+    if name.trim().is_empty() {
+        Err(FieldError::new(field, "must not be empty"))
+    } else if name.chars().count() > 100 {
+        Err(FieldError::new(field, "must be at most 100 characters"))
+    } else if name.chars().any(char::is_control) {
+        Err(FieldError::new(
+            field,
+            "must not contain control characters",
+        ))
+    } else {
+        Ok(())
     }
 }

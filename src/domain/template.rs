@@ -51,7 +51,9 @@ pub fn parse(template: &str) -> Result<Vec<Part<'_>>, TemplateError> {
             if lit_start < i {
                 parts.push(Part::Literal(&template[lit_start..i]));
             }
-            let close = template[i + 2..].find('}').ok_or(TemplateError::Unclosed(i))?;
+            let close = template[i + 2..]
+                .find('}')
+                .ok_or(TemplateError::Unclosed(i))?;
             let name = template[i + 2..i + 2 + close].trim();
             if !is_valid_name(name) {
                 return Err(TemplateError::BadName(name.to_string()));
@@ -110,7 +112,10 @@ pub fn value_as_text(v: &Value) -> String {
 }
 
 /// Renders a template with `lookup` giving each name's value (None renders as empty).
-pub fn render_with<'v>(template: &str, lookup: impl Fn(&str) -> Option<&'v Value>) -> Result<String, TemplateError> {
+pub fn render_with<'v>(
+    template: &str,
+    lookup: impl Fn(&str) -> Option<&'v Value>,
+) -> Result<String, TemplateError> {
     let mut out = String::with_capacity(template.len());
     for part in parse(template)? {
         match part {
@@ -132,13 +137,21 @@ pub fn render(template: &str, vars: &Map<String, Value>) -> Result<String, Templ
 }
 
 /// Renders every string of a JSON value; a string that is exactly `${name}` keeps the typed value.
-pub fn render_json<'v>(value: &Value, lookup: &impl Fn(&str) -> Option<&'v Value>) -> Result<Value, TemplateError> {
+pub fn render_json<'v>(
+    value: &Value,
+    lookup: &impl Fn(&str) -> Option<&'v Value>,
+) -> Result<Value, TemplateError> {
     Ok(match value {
         Value::String(s) => match parse(s)?.as_slice() {
             [Part::Var(name)] => lookup(name).cloned().unwrap_or(Value::Null),
             _ => Value::String(render_with(s, lookup)?),
         },
-        Value::Array(items) => Value::Array(items.iter().map(|v| render_json(v, lookup)).collect::<Result<_, _>>()?),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|v| render_json(v, lookup))
+                .collect::<Result<_, _>>()?,
+        ),
         Value::Object(map) => {
             let mut out = Map::with_capacity(map.len());
             for (k, v) in map {
@@ -156,13 +169,19 @@ mod tests {
     use serde_json::json;
 
     fn vars() -> Map<String, Value> {
-        json!({"ref": "main", "n": 42, "ok": true, "obj": {"a": 1}, "nil": null}).as_object().unwrap().clone()
+        json!({"ref": "main", "n": 42, "ok": true, "obj": {"a": 1}, "nil": null})
+            .as_object()
+            .unwrap()
+            .clone()
     }
 
     #[test]
     fn renders_text() {
         let v = vars();
-        assert_eq!(render("deploy ${ref} #${n} ${ok}", &v).unwrap(), "deploy main #42 true");
+        assert_eq!(
+            render("deploy ${ref} #${n} ${ok}", &v).unwrap(),
+            "deploy main #42 true"
+        );
         assert_eq!(render("${missing}|${nil}|", &v).unwrap(), "||");
         assert_eq!(render("$${ref} costs $5", &v).unwrap(), "${ref} costs $5");
         assert_eq!(render("${obj}", &v).unwrap(), "{\"a\":1}");
@@ -174,16 +193,29 @@ mod tests {
         assert_eq!(render("${ref", &vars()), Err(TemplateError::Unclosed(0)));
         assert!(matches!(parse("${a-b}"), Err(TemplateError::BadName(_))));
         assert!(matches!(parse("${}"), Err(TemplateError::BadName(_))));
-        assert!(matches!(parse("${secrets.}"), Err(TemplateError::BadName(_))));
-        assert_eq!(names("${a} ${secrets.T} $${b}").unwrap(), vec!["a", "secrets.T"]);
+        assert!(matches!(
+            parse("${secrets.}"),
+            Err(TemplateError::BadName(_))
+        ));
+        assert_eq!(
+            names("${a} ${secrets.T} $${b}").unwrap(),
+            vec!["a", "secrets.T"]
+        );
     }
 
     #[test]
     fn json_keeps_types_for_whole_string_placeholders() {
         let v = vars();
         let lookup = |n: &str| v.get(n);
-        let out = render_json(&json!({"pr": "${n}", "s": "#${n}", "list": ["${ok}"], "k${ref}": 1}), &lookup).unwrap();
-        assert_eq!(out, json!({"pr": 42, "s": "#42", "list": [true], "kmain": 1}));
+        let out = render_json(
+            &json!({"pr": "${n}", "s": "#${n}", "list": ["${ok}"], "k${ref}": 1}),
+            &lookup,
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            json!({"pr": 42, "s": "#42", "list": [true], "kmain": 1})
+        );
     }
 
     proptest::proptest! {

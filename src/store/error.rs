@@ -35,7 +35,9 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::PoolClosed
             | sqlx::Error::Tls(_)
             | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e),
-            sqlx::Error::Database(db) if is_unavailable_code(db.code().as_deref()) => StoreError::Unavailable(e),
+            sqlx::Error::Database(db) if is_unavailable_code(db.code().as_deref()) => {
+                StoreError::Unavailable(e)
+            }
             _ => StoreError::Other(e),
         }
     }
@@ -45,7 +47,9 @@ impl From<sqlx::Error> for StoreError {
 /// and SQLite's busy/locked codes.
 fn is_unavailable_code(code: Option<&str>) -> bool {
     match code {
-        Some(c) => c.starts_with("57P") || c.starts_with("08") || c == "5" || c == "6" || c == "517",
+        Some(c) => {
+            c.starts_with("57P") || c.starts_with("08") || c == "5" || c == "6" || c == "517"
+        }
         None => false,
     }
 }

@@ -56,7 +56,11 @@ pub trait Store: Send + Sync + 'static {
 /// Connects to the database the settings name and applies its migrations.
 pub async fn connect(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
     Ok(match settings.database_kind() {
-        DatabaseKind::Sqlite => Arc::new(sqlite::SqliteStore::connect(&settings.database_url).await?),
-        DatabaseKind::Postgres => Arc::new(postgres::PgStore::connect(&settings.database_url).await?),
+        DatabaseKind::Sqlite => {
+            Arc::new(sqlite::SqliteStore::connect(&settings.database_url).await?)
+        }
+        DatabaseKind::Postgres => {
+            Arc::new(postgres::PgStore::connect(&settings.database_url).await?)
+        }
     })
 }

@@ -18,14 +18,18 @@ impl PgStore {
     /// Connects and migrates. Several processes may migrate at once: sqlx takes an advisory lock.
     #[tracing::instrument(name = "connect postgres", skip_all)]
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
-        let options = PgConnectOptions::from_str(url).context("parsing the PostgreSQL database URL")?;
+        let options =
+            PgConnectOptions::from_str(url).context("parsing the PostgreSQL database URL")?;
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(options)
             .await
             .context("connecting to PostgreSQL")?;
-        sqlx::migrate!("migrations/postgres").run(&pool).await.context("migrating the PostgreSQL database")?;
+        sqlx::migrate!("migrations/postgres")
+            .run(&pool)
+            .await
+            .context("migrating the PostgreSQL database")?;
         Ok(Self { pool })
     }
 }

@@ -31,7 +31,10 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .context("opening the SQLite database")?;
-        sqlx::migrate!("migrations/sqlite").run(&pool).await.context("migrating the SQLite database")?;
+        sqlx::migrate!("migrations/sqlite")
+            .run(&pool)
+            .await
+            .context("migrating the SQLite database")?;
         Ok(Self { pool })
     }
 }

@@ -1,0 +1,48 @@
+//! The management API under `/api/v1`, plus health, readiness and the OpenAPI document.
+
+pub mod auth;
+mod extract;
+mod health;
+mod openapi;
+mod pipelines;
+mod projects;
+mod secrets;
+mod tokens;
+
+use std::sync::Arc;
+
+use actix_web::web;
+
+use crate::config::Settings;
+use crate::crypto::MasterKey;
+use crate::store::Store;
+
+pub use auth::Auth;
+pub use openapi::ApiDoc;
+
+/// What every handler can reach.
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub key: Arc<MasterKey>,
+    pub settings: Arc<Settings>,
+}
+
+/// Registers the API routes, health endpoints, the OpenAPI document and Swagger UI.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(extract::json_config())
+        .app_data(extract::path_config())
+        .app_data(extract::query_config())
+        .service(health::healthz)
+        .service(health::readyz)
+        .service(
+            web::scope("/api/v1")
+                .configure(projects::routes)
+                .configure(tokens::routes)
+                .configure(pipelines::routes)
+                .configure(secrets::routes),
+        )
+        .service(
+            utoipa_swagger_ui::SwaggerUi::new("/api/docs/{_:.*}")
+                .url("/api/openapi.json", <ApiDoc as utoipa::OpenApi>::openapi()),
+        );
+}

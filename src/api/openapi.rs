@@ -1,0 +1,40 @@
+//! The OpenAPI 3 document of the whole API, served at `/api/openapi.json` (Swagger UI at `/api/docs/`).
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{health, pipelines, projects, secrets, tokens};
+
+/// The document; every handler is listed here.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "hookgate", description = "Self-hosted incoming-webhook gateway: management API and ingest."),
+    paths(
+        health::healthz, health::readyz,
+        projects::create, projects::list, projects::get_one,
+        tokens::create, tokens::list, tokens::remove,
+        pipelines::create, pipelines::list, pipelines::get_one, pipelines::replace, pipelines::remove,
+        secrets::put_secret, secrets::list, secrets::remove,
+    ),
+    components(schemas(crate::error::ErrorBody, crate::domain::FieldError)),
+    modifiers(&BearerAuth),
+    security(("bearer" = []))
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("hg_…")
+                    .build(),
+            ),
+        );
+    }
+}

@@ -1,0 +1,119 @@
+//! The command line: `hookgate serve | migrate | project create | token create`.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use secrecy::ExposeSecret;
+
+use crate::accounts::{create_project, create_token};
+use crate::config::Settings;
+use crate::domain::role::Role;
+use crate::startup::Application;
+use crate::store;
+
+/// hookgate: verify incoming webhooks, commit them as pipeline runs, run them, notify.
+#[derive(Debug, Parser)]
+#[command(name = "hookgate", version, about)]
+pub struct Cli {
+    /// Settings file (TOML). Default: ./hookgate.toml when present.
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the API and the ingest endpoint.
+    Serve,
+    /// Create or upgrade the database schema, then exit.
+    Migrate,
+    /// Manage projects.
+    #[command(subcommand)]
+    Project(ProjectCommand),
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectCommand {
+    /// Create a project; prints its id.
+    Create { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token; prints it once, alone on the last line.
+    Create {
+        /// The project (id or name). Not with --admin.
+        #[arg(long, required_unless_present = "admin", conflicts_with = "admin")]
+        project: Option<String>,
+        /// owner, member or viewer.
+        #[arg(long, required_unless_present = "admin", conflicts_with = "admin")]
+        role: Option<String>,
+        /// An instance admin token (manages projects; owner of every project).
+        #[arg(long)]
+        admin: bool,
+        /// A name to recognise the token by.
+        #[arg(long)]
+        name: String,
+    },
+}
+
+/// Runs a parsed command with loaded settings.
+pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => {
+            Application::build(settings)
+                .await?
+                .run_until_stopped()
+                .await?
+        }
+        Command::Migrate => {
+            let store = store::connect(&settings).await?;
+            println!("migrated the {} database", store.backend());
+        }
+        Command::Project(ProjectCommand::Create { name }) => {
+            let store = store::connect(&settings).await?;
+            let project = create_project(store.as_ref(), &name)
+                .await
+                .context("creating the project")?;
+            println!("{}", project.id);
+        }
+        Command::Token(TokenCommand::Create {
+            project,
+            role,
+            admin,
+            name,
+        }) => {
+            let store = store::connect(&settings).await?;
+            let (project_id, role) = if admin {
+                (None, Role::Admin)
+            } else {
+                let wanted = project.unwrap_or_default();
+                let found = match store.get_project(&wanted).await? {
+                    Some(p) => Some(p),
+                    None => store.get_project_by_name(&wanted).await?,
+                };
+                let Some(p) = found else {
+                    bail!("no project with id or name {wanted:?}")
+                };
+                let role = role.unwrap_or_default();
+                match Role::parse(&role) {
+                    Some(r) if r != Role::Admin => (Some(p.id), r),
+                    _ => bail!("--role must be owner, member or viewer"),
+                }
+            };
+            let (row, token) =
+                create_token(store.as_ref(), project_id.as_deref(), role, &name).await?;
+            println!(
+                "created {} token {} ({}); it is shown once:",
+                row.role, row.id, row.name
+            );
+            println!("{}", token.expose_secret());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,135 @@
+//! Builds the application: settings → master key → store → HTTP server.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::{middleware, web, App, HttpResponse, HttpServer};
+use anyhow::{bail, Context};
+
+use crate::api::{self, AppState};
+use crate::config::{DatabaseKind, Settings};
+use crate::crypto::MasterKey;
+use crate::error::ApiError;
+use crate::store::{self, Store};
+
+/// A built, bound server that has not started running yet.
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+}
+
+impl Application {
+    /// Connects and migrates the database, resolves the master key, binds the listener.
+    pub async fn build(mut settings: Settings) -> anyhow::Result<Self> {
+        let key = resolve_master_key(&settings)?;
+        let store = store::connect(&settings).await?;
+        let listener = TcpListener::bind(settings.listen)
+            .with_context(|| format!("binding {}", settings.listen))?;
+        let bound = listener.local_addr()?;
+        // With port 0 (tests) the default public URL must name the port actually bound.
+        if settings.public_url == format!("http://{}", settings.listen) {
+            settings.public_url = format!("http://{bound}");
+        }
+        tracing::info!(listen = %bound, database = store.backend(), "hookgate is listening");
+        let state = web::Data::new(AppState {
+            store,
+            key: Arc::new(key),
+            settings: Arc::new(settings),
+        });
+        let server = serve(listener, state.clone())?;
+        Ok(Self {
+            port: bound.port(),
+            server,
+            state,
+        })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The store the application uses.
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.state.store.clone()
+    }
+
+    /// Runs until SIGTERM or Ctrl-C, then shuts down gracefully.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+fn serve(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Server> {
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(middleware::from_fn(crate::telemetry::request_span))
+            .app_data(state.clone())
+            .configure(api::configure)
+            .default_service(web::to(|| async {
+                Err::<HttpResponse, _>(ApiError::new(
+                    actix_web::http::StatusCode::NOT_FOUND,
+                    "not_found",
+                    "no such route",
+                ))
+            }))
+    })
+    .listen(listener)?
+    .shutdown_timeout(30)
+    .run();
+    Ok(server)
+}
+
+/// The master key: from `HOOKGATE_MASTER_KEY`; else, with SQLite, from a key file beside the
+/// database (created with mode 0600 on first start); with PostgreSQL it is required.
+pub fn resolve_master_key(settings: &Settings) -> anyhow::Result<MasterKey> {
+    use secrecy::ExposeSecret;
+    if let Some(k) = &settings.master_key {
+        return Ok(MasterKey::from_base64(k.expose_secret())?);
+    }
+    if settings.database_kind() == DatabaseKind::Postgres {
+        bail!("invalid setting master_key (HOOKGATE_MASTER_KEY): required with PostgreSQL, so that every process shares one key");
+    }
+    let db = settings
+        .sqlite_path()
+        .context("the SQLite URL names no file")?;
+    let key_path = db.with_file_name(format!(
+        "{}.key",
+        db.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("hookgate.db")
+    ));
+    load_or_create_key_file(&key_path)
+}
+
+fn load_or_create_key_file(path: &Path) -> anyhow::Result<MasterKey> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => MasterKey::from_base64(&text)
+            .with_context(|| format!("the key file {} is not valid", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = MasterKey::generate();
+            write_private(path, key.to_base64().as_bytes())
+                .with_context(|| format!("creating the key file {}", path.display()))?;
+            tracing::warn!(path = %path.display(), "no HOOKGATE_MASTER_KEY: created a master key file; back it up, secrets cannot be read without it");
+            Ok(key)
+        }
+        Err(e) => Err(e).with_context(|| format!("reading the key file {}", path.display())),
+    }
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
