@@ -11,9 +11,13 @@ use serde_json::Value;
 use crate::domain::FieldError;
 use crate::store::StoreError;
 
-/// An error answer.
+/// An error answer. Boxed so that `Result<_, ApiError>` stays one pointer wide.
 #[derive(Debug)]
-pub struct ApiError {
+pub struct ApiError(Box<ErrorParts>);
+
+/// The parts of an error answer.
+#[derive(Debug)]
+pub struct ErrorParts {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
@@ -38,14 +42,14 @@ pub struct ErrorBody {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
+        Self(Box::new(ErrorParts {
             status,
             code,
             message: message.into(),
             details: None,
             retry_after_secs: None,
             source: None,
-        }
+        }))
     }
 
     pub fn with_details(mut self, details: impl Serialize) -> Self {
@@ -112,6 +116,19 @@ impl ApiError {
         );
         e.source = Some(source);
         e
+    }
+}
+
+impl std::ops::Deref for ApiError {
+    type Target = ErrorParts;
+    fn deref(&self) -> &ErrorParts {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ApiError {
+    fn deref_mut(&mut self) -> &mut ErrorParts {
+        &mut self.0
     }
 }
 
