@@ -1,0 +1,9 @@
+//! Integration tests through the real HTTP interface, on SQLite and on PostgreSQL.
+
+mod helpers;
+
+mod cli;
+mod contract;
+mod pipelines;
+mod projects;
+mod roles;
