@@ -48,12 +48,23 @@ pub async fn fresh_database(backend: Backend) -> Option<(String, Option<tempfile
                 eprintln!("skipped: {POSTGRES_ENV} is not set, so the PostgreSQL half of this test did not run");
                 return None;
             };
-            let schema = format!("t_{}", hookgate::domain::ids::base62_u128(rand::random::<u128>()).to_lowercase());
-            let pool = sqlx::PgPool::connect(&base).await.expect("connect to the test PostgreSQL");
-            sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&pool).await.expect("create schema");
+            let schema = format!(
+                "t_{}",
+                hookgate::domain::ids::base62_u128(rand::random::<u128>()).to_lowercase()
+            );
+            let pool = sqlx::PgPool::connect(&base)
+                .await
+                .expect("connect to the test PostgreSQL");
+            sqlx::query(&format!("CREATE SCHEMA {schema}"))
+                .execute(&pool)
+                .await
+                .expect("create schema");
             pool.close().await;
             let sep = if base.contains('?') { '&' } else { '?' };
-            Some((format!("{base}{sep}options=-c%20search_path%3D{schema}"), None))
+            Some((
+                format!("{base}{sep}options=-c%20search_path%3D{schema}"),
+                None,
+            ))
         }
     }
 }
@@ -89,12 +100,16 @@ pub async fn start_on(database_url: &str, master_key: &str) -> TestApp {
     let address = format!("http://127.0.0.1:{}", application.port());
     let store = application.store();
     tokio::spawn(application.run_until_stopped());
-    let (_, token) = hookgate::accounts::create_token(store.as_ref(), None, Role::Admin, "test admin")
-        .await
-        .expect("admin token");
+    let (_, token) =
+        hookgate::accounts::create_token(store.as_ref(), None, Role::Admin, "test admin")
+            .await
+            .expect("admin token");
     TestApp {
         address,
-        client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
         admin_token: token.expose_secret().to_string(),
         store,
         database_url: database_url.to_string(),
@@ -105,16 +120,34 @@ pub async fn start_on(database_url: &str, master_key: &str) -> TestApp {
 
 impl TestApp {
     /// Sends a JSON request with a bearer token; returns the status and the parsed body (Null if empty).
-    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let resp = self.raw(method, path, token, body).await;
         let status = resp.status().as_u16();
         let text = resp.text().await.expect("body");
-        let json = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let json = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
         (status, json)
     }
 
-    pub async fn raw(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Response {
-        let mut req = self.client.request(method, format!("{}{}", self.address, path));
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Response {
+        let mut req = self
+            .client
+            .request(method, format!("{}{}", self.address, path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -134,7 +167,13 @@ impl TestApp {
 
     /// Creates a project as admin; returns its id.
     pub async fn project(&self, name: &str) -> String {
-        let (s, b) = self.post("/api/v1/projects", &self.admin_token, serde_json::json!({ "name": name })).await;
+        let (s, b) = self
+            .post(
+                "/api/v1/projects",
+                &self.admin_token,
+                serde_json::json!({ "name": name }),
+            )
+            .await;
         assert_eq!(s, 201, "{b}");
         b["id"].as_str().unwrap().to_string()
     }
@@ -154,7 +193,10 @@ impl TestApp {
 
     /// Creates a simple pipeline declaring `vars`; returns its id.
     pub async fn pipeline(&self, project: &str, token: &str, vars: &[&str]) -> String {
-        let variables: Vec<Value> = vars.iter().map(|v| serde_json::json!({ "name": v })).collect();
+        let variables: Vec<Value> = vars
+            .iter()
+            .map(|v| serde_json::json!({ "name": v }))
+            .collect();
         let (s, b) = self
             .post(
                 &format!("/api/v1/projects/{project}/pipelines"),

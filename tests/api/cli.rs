@@ -1,0 +1,1 @@
+//! The binary itself: CLI commands, `serve` with defaults, bad settings, and secret-free logs.
