@@ -1,9 +1,11 @@
 //! Pure types and rules, no I/O: ids, roles, pipelines, hooks, variables, templates.
 
+pub mod filter;
 pub mod ids;
 pub mod role;
 pub mod template;
 pub mod time;
+pub mod variable;
 
 use serde::Serialize;
 

@@ -1,0 +1,1 @@
+//! Filters on an incoming hook: compiled once, evaluated over a delivery's variables.
