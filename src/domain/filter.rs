@@ -73,7 +73,10 @@ pub fn compile_filters(
     let mut filters = Vec::with_capacity(specs.len());
     for (i, spec) in specs.iter().enumerate() {
         let mut err = |field: &str, problem: String| {
-            errors.push(FieldError::new(format!("{field_prefix}[{i}].{field}"), problem));
+            errors.push(FieldError::new(
+                format!("{field_prefix}[{i}].{field}"),
+                problem,
+            ));
         };
         let subject = match (&spec.variable, &spec.text) {
             (Some(_), Some(_)) => {
@@ -130,13 +133,22 @@ pub fn compile_filters(
             }
             ([_, extra @ ..], ..) if !extra.is_empty() => {
                 for field in extra {
-                    err(field, format!("give only one of equals, in or matches ({} is also given)", given[0]));
+                    err(
+                        field,
+                        format!(
+                            "give only one of equals, in or matches ({} is also given)",
+                            given[0]
+                        ),
+                    );
                 }
                 None
             }
             (_, Some(v), ..) => Some(Test::Equals(v.clone())),
             (_, _, Some(list), _) if list.is_empty() => {
-                err("in", "the list is empty, so the filter could never hold".into());
+                err(
+                    "in",
+                    "the list is empty, so the filter could never hold".into(),
+                );
                 None
             }
             (_, _, Some(list), _) => Some(Test::In(list.clone())),
@@ -165,7 +177,9 @@ impl CompiledFilters {
     /// `filter 0: source_ref "feature/x" does not match ^(main|release/.*)$`.
     pub fn evaluate(&self, vars: &Map<String, Value>) -> Result<(), String> {
         for (i, filter) in self.filters.iter().enumerate() {
-            filter.evaluate(vars).map_err(|why| format!("filter {i}: {why}"))?;
+            filter
+                .evaluate(vars)
+                .map_err(|why| format!("filter {i}: {why}"))?;
         }
         Ok(())
     }
@@ -184,26 +198,47 @@ impl CompiledFilters {
 impl Filter {
     fn evaluate(&self, vars: &Map<String, Value>) -> Result<(), String> {
         let (label, value) = match &self.subject {
-            Subject::Variable(name) => (name.as_str(), vars.get(name).filter(|v| !v.is_null()).cloned()),
+            Subject::Variable(name) => (
+                name.as_str(),
+                vars.get(name).filter(|v| !v.is_null()).cloned(),
+            ),
             // Templates were checked at compile time, so rendering cannot fail here.
-            Subject::Text(t) => ("text", Some(Value::String(template::render(t, vars).unwrap_or_default()))),
+            Subject::Text(t) => (
+                "text",
+                Some(Value::String(template::render(t, vars).unwrap_or_default())),
+            ),
         };
         match (&self.test, value) {
             (Test::Matches(re), value) => {
-                let text = value.as_ref().map(template::value_as_text).unwrap_or_default();
+                let text = value
+                    .as_ref()
+                    .map(template::value_as_text)
+                    .unwrap_or_default();
                 if re.is_match(&text) {
                     Ok(())
                 } else {
-                    Err(format!("{label} {} does not match {}", excerpt(&text), re.as_str()))
+                    Err(format!(
+                        "{label} {} does not match {}",
+                        excerpt(&text),
+                        re.as_str()
+                    ))
                 }
             }
             (_, None) => Err(format!("{label} is absent")),
             (Test::Equals(want), Some(v)) if same(&v, want) => Ok(()),
-            (Test::Equals(want), Some(v)) => Err(format!("{label} {} does not equal {}", shown(&v), shown(want))),
+            (Test::Equals(want), Some(v)) => Err(format!(
+                "{label} {} does not equal {}",
+                shown(&v),
+                shown(want)
+            )),
             (Test::In(list), Some(v)) if list.iter().any(|w| same(&v, w)) => Ok(()),
             (Test::In(list), Some(v)) => {
                 let options: Vec<String> = list.iter().map(shown).collect();
-                Err(format!("{label} {} is not one of [{}]", shown(&v), excerpt_raw(&options.join(", "))))
+                Err(format!(
+                    "{label} {} is not one of [{}]",
+                    shown(&v),
+                    excerpt_raw(&options.join(", "))
+                ))
             }
         }
     }

@@ -40,7 +40,13 @@ pub struct VariableSpec {
 }
 
 /// Variables every run has; a hook may not declare these names.
-pub const BUILTIN_VARIABLES: &[&str] = &["hook_id", "delivery_id", "event", "action_type", "received_at"];
+pub const BUILTIN_VARIABLES: &[&str] = &[
+    "hook_id",
+    "delivery_id",
+    "event",
+    "action_type",
+    "received_at",
+];
 
 /// One entry of a 422 `invalid_variables` answer's details.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
@@ -81,23 +87,38 @@ enum Source {
 
 /// Validates every spec and compiles its path. Errors name fields as `{field_prefix}[{i}].{field}`,
 /// e.g. `settings.variables[2].path`, and list every problem, not just the first.
-pub fn compile_variables(specs: &[VariableSpec], field_prefix: &str) -> Result<CompiledVariables, Vec<FieldError>> {
+pub fn compile_variables(
+    specs: &[VariableSpec],
+    field_prefix: &str,
+) -> Result<CompiledVariables, Vec<FieldError>> {
     let mut errors = Vec::new();
     let mut vars = Vec::with_capacity(specs.len());
     for (i, spec) in specs.iter().enumerate() {
         let mut err = |field: &str, problem: String| {
-            errors.push(FieldError::new(format!("{field_prefix}[{i}].{field}"), problem));
+            errors.push(FieldError::new(
+                format!("{field_prefix}[{i}].{field}"),
+                problem,
+            ));
         };
         if let Some(problem) = name_problem(&spec.name) {
             err("name", problem);
         } else if let Some(first) = specs[..i].iter().position(|s| s.name == spec.name) {
-            err("name", format!("duplicate variable name {:?} (also at {field_prefix}[{first}])", spec.name));
+            err(
+                "name",
+                format!(
+                    "duplicate variable name {:?} (also at {field_prefix}[{first}])",
+                    spec.name
+                ),
+            );
         }
 
         let kind = match spec.kind.as_deref() {
             None => Some(VariableType::String),
             Some(k) => VariableType::parse(k).or_else(|| {
-                err("type", format!("unknown type {k:?} (string, integer, number, boolean or json)"));
+                err(
+                    "type",
+                    format!("unknown type {k:?} (string, integer, number, boolean or json)"),
+                );
                 None
             }),
         };
@@ -110,7 +131,10 @@ pub fn compile_variables(specs: &[VariableSpec], field_prefix: &str) -> Result<C
                 .map_err(|e| err("path", format!("invalid JSONPath: {e}")))
                 .ok(),
             (s @ ("header" | "query"), None) => {
-                err("path", format!("a {s} variable needs a path: the {s} name to read"));
+                err(
+                    "path",
+                    format!("a {s} variable needs a path: the {s} name to read"),
+                );
                 None
             }
             ("header", Some(p)) if !is_header_name(p) => {
@@ -124,7 +148,10 @@ pub fn compile_variables(specs: &[VariableSpec], field_prefix: &str) -> Result<C
             }
             ("query", Some(p)) => Some(Source::Query(p.to_string())),
             (other, _) => {
-                err("source", format!("unknown source {other:?} (body, header or query)"));
+                err(
+                    "source",
+                    format!("unknown source {other:?} (body, header or query)"),
+                );
                 None
             }
         };
@@ -136,7 +163,11 @@ pub fn compile_variables(specs: &[VariableSpec], field_prefix: &str) -> Result<C
             _ => None,
         };
         if matches!(source, Some(Source::Constant)) && default_value.is_none() {
-            err("path", "a path is required unless a default_value makes the variable a constant".to_string());
+            err(
+                "path",
+                "a path is required unless a default_value makes the variable a constant"
+                    .to_string(),
+            );
         }
 
         if let (Some(source), Some(kind)) = (source, kind) {
@@ -159,7 +190,9 @@ pub fn compile_variables(specs: &[VariableSpec], field_prefix: &str) -> Result<C
 
 fn name_problem(name: &str) -> Option<String> {
     if name.starts_with("secrets.") || !template::is_valid_name(name) {
-        Some(format!("{name:?} is not a valid name (letters, digits and _, not starting with a digit)"))
+        Some(format!(
+            "{name:?} is not a valid name (letters, digits and _, not starting with a digit)"
+        ))
     } else if BUILTIN_VARIABLES.contains(&name) {
         Some(format!("{name:?} is a built-in variable"))
     } else {
@@ -180,7 +213,10 @@ fn devopness_path(path: &str) -> std::borrow::Cow<'_, str> {
 
 /// RFC 9110 token characters.
 fn is_header_name(name: &str) -> bool {
-    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 impl CompiledVariables {
@@ -194,7 +230,6 @@ impl CompiledVariables {
     /// `header(name)` is a case-insensitive lookup supplied by the caller; `query(name)` likewise.
     /// Variables that are missing, with no default and not required, are absent from the map.
     /// Every problem is returned, not just the first.
-    #[allow(clippy::type_complexity)]
     pub fn extract(
         &self,
         body: &Value,
@@ -209,7 +244,11 @@ impl CompiledVariables {
                     out.insert(var.name.clone(), v);
                 }
                 Ok(None) => {}
-                Err(problem) => problems.push(VariableProblem { name: var.name.clone(), path: var.path.clone(), problem }),
+                Err(problem) => problems.push(VariableProblem {
+                    name: var.name.clone(),
+                    path: var.path.clone(),
+                    problem,
+                }),
             }
         }
         if problems.is_empty() {

@@ -1,7 +1,16 @@
 use super::*;
 use serde_json::json;
 
-const KNOWN: &[&str] = &["source_ref", "n", "ok", "obj", "object_kind", "git_ref", "missing", "event"];
+const KNOWN: &[&str] = &[
+    "source_ref",
+    "n",
+    "ok",
+    "obj",
+    "object_kind",
+    "git_ref",
+    "missing",
+    "event",
+];
 
 fn known(name: &str) -> bool {
     KNOWN.contains(&name)
@@ -29,7 +38,10 @@ fn vars(v: Value) -> Map<String, Value> {
 fn matches_gives_the_reason_from_the_spec() {
     let f = compile(json!([{ "variable": "source_ref", "matches": "^(main|release/.*)$" }]));
     assert_eq!(f.evaluate(&vars(json!({"source_ref": "main"}))), Ok(()));
-    assert_eq!(f.evaluate(&vars(json!({"source_ref": "release/1.2"}))), Ok(()));
+    assert_eq!(
+        f.evaluate(&vars(json!({"source_ref": "release/1.2"}))),
+        Ok(())
+    );
     assert_eq!(
         f.evaluate(&vars(json!({"source_ref": "feature/x"}))),
         Err(r#"filter 0: source_ref "feature/x" does not match ^(main|release/.*)$"#.to_string())
@@ -41,7 +53,10 @@ fn equals_compares_scalars_by_text() {
     let f = compile(json!([{ "variable": "n", "equals": 42 }]));
     assert_eq!(f.evaluate(&vars(json!({"n": "42"}))), Ok(()));
     assert_eq!(f.evaluate(&vars(json!({"n": 42}))), Ok(()));
-    assert_eq!(f.evaluate(&vars(json!({"n": 43}))), Err(r#"filter 0: n "43" does not equal "42""#.into()));
+    assert_eq!(
+        f.evaluate(&vars(json!({"n": 43}))),
+        Err(r#"filter 0: n "43" does not equal "42""#.into())
+    );
     let f = compile(json!([{ "variable": "ok", "equals": "true" }]));
     assert_eq!(f.evaluate(&vars(json!({"ok": true}))), Ok(()));
     let f = compile(json!([{ "variable": "obj", "equals": {"a": [1, 2]} }]));
@@ -66,25 +81,47 @@ fn in_holds_for_any_listed_value() {
 fn absent_variables_fail_equals_and_in_but_match_as_empty() {
     let empty = vars(json!({"missing": null}));
     let f = compile(json!([{ "variable": "missing", "equals": "" }]));
-    assert_eq!(f.evaluate(&empty), Err("filter 0: missing is absent".into()));
+    assert_eq!(
+        f.evaluate(&empty),
+        Err("filter 0: missing is absent".into())
+    );
     let f = compile(json!([{ "variable": "missing", "in": [""] }]));
-    assert_eq!(f.evaluate(&Map::new()), Err("filter 0: missing is absent".into()));
+    assert_eq!(
+        f.evaluate(&Map::new()),
+        Err("filter 0: missing is absent".into())
+    );
     let f = compile(json!([{ "variable": "missing", "matches": "^$" }]));
     assert_eq!(f.evaluate(&Map::new()), Ok(()));
     let f = compile(json!([{ "variable": "missing", "matches": "." }]));
-    assert_eq!(f.evaluate(&empty), Err(r#"filter 0: missing "" does not match ."#.into()));
+    assert_eq!(
+        f.evaluate(&empty),
+        Err(r#"filter 0: missing "" does not match ."#.into())
+    );
 }
 
 #[test]
 fn text_templates_render_over_the_variables() {
-    let f = compile(json!([{ "text": "${object_kind} ${git_ref}", "matches": "^push refs/heads/(develop|feature/.*)$" }]));
-    assert_eq!(f.evaluate(&vars(json!({"object_kind": "push", "git_ref": "refs/heads/feature/a"}))), Ok(()));
+    let f = compile(
+        json!([{ "text": "${object_kind} ${git_ref}", "matches": "^push refs/heads/(develop|feature/.*)$" }]),
+    );
+    assert_eq!(
+        f.evaluate(&vars(
+            json!({"object_kind": "push", "git_ref": "refs/heads/feature/a"})
+        )),
+        Ok(())
+    );
     assert_eq!(
         f.evaluate(&vars(json!({"object_kind": "push"}))),
-        Err(r#"filter 0: text "push " does not match ^push refs/heads/(develop|feature/.*)$"#.into())
+        Err(
+            r#"filter 0: text "push " does not match ^push refs/heads/(develop|feature/.*)$"#
+                .into()
+        )
     );
     let f = compile(json!([{ "text": "${object_kind}:${n}", "equals": "push:3" }]));
-    assert_eq!(f.evaluate(&vars(json!({"object_kind": "push", "n": 3}))), Ok(()));
+    assert_eq!(
+        f.evaluate(&vars(json!({"object_kind": "push", "n": 3}))),
+        Ok(())
+    );
     let f = compile(json!([{ "text": "${missing}", "in": [""] }]));
     assert_eq!(f.evaluate(&Map::new()), Ok(()));
 }
@@ -98,14 +135,19 @@ fn the_first_failing_filter_is_reported() {
     ]));
     assert_eq!(f.len(), 3);
     let r = f.evaluate(&vars(json!({"event": "push", "source_ref": "dev", "n": 2})));
-    assert_eq!(r, Err(r#"filter 1: source_ref "dev" does not match ^main$"#.into()));
+    assert_eq!(
+        r,
+        Err(r#"filter 1: source_ref "dev" does not match ^main$"#.into())
+    );
     assert_eq!(compile(json!([])).evaluate(&Map::new()), Ok(()));
 }
 
 #[test]
 fn long_values_are_cut_in_reasons() {
     let f = compile(json!([{ "variable": "source_ref", "equals": "main" }]));
-    let r = f.evaluate(&vars(json!({"source_ref": "x".repeat(10_000)}))).unwrap_err();
+    let r = f
+        .evaluate(&vars(json!({"source_ref": "x".repeat(10_000)})))
+        .unwrap_err();
     assert!(r.len() < 120, "{r}");
 }
 
@@ -145,15 +187,23 @@ fn every_validation_error_names_its_field() {
         ]
     );
     assert!(got[2].1.contains("\"nope\""), "{}", got[2].1);
-    assert!(got[6].1.starts_with("invalid regular expression"), "{}", got[6].1);
+    assert!(
+        got[6].1.starts_with("invalid regular expression"),
+        "{}",
+        got[6].1
+    );
     assert!(got[12].1.contains("size limit"), "{}", got[12].1);
 }
 
 #[test]
 fn specs_round_trip_through_json() {
-    let spec: FilterSpec = serde_json::from_value(json!({"variable": "n", "in": [1, "a"]})).unwrap();
+    let spec: FilterSpec =
+        serde_json::from_value(json!({"variable": "n", "in": [1, "a"]})).unwrap();
     assert_eq!(spec.one_of, Some(vec![json!(1), json!("a")]));
-    assert_eq!(serde_json::to_value(&spec).unwrap(), json!({"variable": "n", "in": [1, "a"]}));
+    assert_eq!(
+        serde_json::to_value(&spec).unwrap(),
+        json!({"variable": "n", "in": [1, "a"]})
+    );
     fn assert_traits<T: Send + Sync + Clone + std::fmt::Debug>() {}
     assert_traits::<CompiledFilters>();
 }

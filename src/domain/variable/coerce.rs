@@ -151,31 +151,79 @@ mod tests {
             (Value::Null, Json, Value::Null),
         ];
         for (input, kind, want) in ok {
-            assert_eq!(coerce(input, *kind).as_ref(), Ok(want), "{input} as {kind:?}");
+            assert_eq!(
+                coerce(input, *kind).as_ref(),
+                Ok(want),
+                "{input} as {kind:?}"
+            );
         }
         let bad: &[(Value, VariableType, &str)] = &[
             (json!({"a": 1}), String, "expected string, found object"),
             (json!([1]), String, "expected string, found array"),
             (Value::Null, String, "expected string, found null"),
             (json!(4.5), Integer, "expected integer, found number 4.5"),
-            (json!("4.5"), Integer, "expected integer, found string \"4.5\""),
-            (json!("abc"), Integer, "expected integer, found string \"abc\""),
-            (json!(" 42"), Integer, "expected integer, found string \" 42\""),
-            (json!("+1"), Integer, "expected integer, found string \"+1\""),
+            (
+                json!("4.5"),
+                Integer,
+                "expected integer, found string \"4.5\"",
+            ),
+            (
+                json!("abc"),
+                Integer,
+                "expected integer, found string \"abc\"",
+            ),
+            (
+                json!(" 42"),
+                Integer,
+                "expected integer, found string \" 42\"",
+            ),
+            (
+                json!("+1"),
+                Integer,
+                "expected integer, found string \"+1\"",
+            ),
             (json!(""), Integer, "expected integer, found string \"\""),
-            (json!(1e300), Integer, "expected integer, found number 1e+300"),
+            (
+                json!(1e300),
+                Integer,
+                "expected integer, found number 1e+300",
+            ),
             (json!(true), Integer, "expected integer, found boolean"),
-            (json!("NaN"), Number, "expected number, found string \"NaN\""),
-            (json!("inf"), Number, "expected number, found string \"inf\""),
+            (
+                json!("NaN"),
+                Number,
+                "expected number, found string \"NaN\"",
+            ),
+            (
+                json!("inf"),
+                Number,
+                "expected number, found string \"inf\"",
+            ),
             (json!("1."), Number, "expected number, found string \"1.\""),
-            (json!("1e400"), Number, "expected number, found string \"1e400\""),
+            (
+                json!("1e400"),
+                Number,
+                "expected number, found string \"1e400\"",
+            ),
             (json!([]), Number, "expected number, found array"),
-            (json!("yes"), Boolean, "expected boolean, found string \"yes\""),
-            (json!("True"), Boolean, "expected boolean, found string \"True\""),
+            (
+                json!("yes"),
+                Boolean,
+                "expected boolean, found string \"yes\"",
+            ),
+            (
+                json!("True"),
+                Boolean,
+                "expected boolean, found string \"True\"",
+            ),
             (json!(1), Boolean, "expected boolean, found number 1"),
         ];
         for (input, kind, want) in bad {
-            assert_eq!(coerce(input, *kind), Err(want.to_string()), "{input} as {kind:?}");
+            assert_eq!(
+                coerce(input, *kind),
+                Err(want.to_string()),
+                "{input} as {kind:?}"
+            );
         }
     }
 
@@ -215,7 +263,13 @@ mod tests {
     }
 
     fn arb_kind() -> impl Strategy<Value = VariableType> {
-        prop_oneof![Just(String), Just(Integer), Just(Number), Just(Boolean), Just(Json)]
+        prop_oneof![
+            Just(String),
+            Just(Integer),
+            Just(Number),
+            Just(Boolean),
+            Just(Json)
+        ]
     }
 
     proptest! {

@@ -142,12 +142,26 @@ mod tests {
 
     #[test]
     fn simple_paths_take_the_direct_walk() {
-        for p in ["$", "$.a.b", "$.commits[0].id", "$['x']", "$[\"a b\"][2]", "$.a['b.c']"] {
+        for p in [
+            "$",
+            "$.a.b",
+            "$.commits[0].id",
+            "$['x']",
+            "$[\"a b\"][2]",
+            "$.a['b.c']",
+        ] {
             let c = compile_path(p).unwrap();
             assert!(c.is_direct(), "{p}");
             assert!(c.is_singular(), "{p}");
         }
-        for p in ["$.a[-1]", "$.a[*]", "$..a", "$.a[0:2]", "$.a[?@.b == 1]", "$.a['b','c']"] {
+        for p in [
+            "$.a[-1]",
+            "$.a[*]",
+            "$..a",
+            "$.a[0:2]",
+            "$.a[?@.b == 1]",
+            "$.a['b','c']",
+        ] {
             assert!(!compile_path(p).unwrap().is_direct(), "{p}");
         }
         assert!(compile_path("$.a[-1]").unwrap().is_singular());
@@ -163,15 +177,33 @@ mod tests {
             "": "empty key",
         });
         for p in [
-            "$", "$.a", "$.a.b", "$['a']['b.c']", "$.a.n[1].x", "$.a.n[5]", "$.x[0][1]", "$.x[1][0]",
-            "$.x[1]['0']", "$[\"a b\"][2]", "$['']", "$.missing.deeper", "$.a.b.c", "$[0]",
+            "$",
+            "$.a",
+            "$.a.b",
+            "$['a']['b.c']",
+            "$.a.n[1].x",
+            "$.a.n[5]",
+            "$.x[0][1]",
+            "$.x[1][0]",
+            "$.x[1]['0']",
+            "$[\"a b\"][2]",
+            "$['']",
+            "$.missing.deeper",
+            "$.a.b.c",
+            "$[0]",
         ] {
             let c = compile_path(p).unwrap();
             assert!(c.is_direct(), "{p}");
             assert_eq!(c.query(&doc), c.query_general(&doc), "{p}");
         }
-        assert_eq!(compile_path("$.a.n[1].x").unwrap().query(&doc), vec![&json!("y")]);
-        assert_eq!(compile_path("$['a']['b.c']").unwrap().query(&doc), vec![&Value::Null]);
+        assert_eq!(
+            compile_path("$.a.n[1].x").unwrap().query(&doc),
+            vec![&json!("y")]
+        );
+        assert_eq!(
+            compile_path("$['a']['b.c']").unwrap().query(&doc),
+            vec![&Value::Null]
+        );
     }
 
     #[test]
@@ -179,8 +211,14 @@ mod tests {
         let doc = json!({"c": [{"id": 1}, {"id": 2}, {"id": 3}]});
         let ids = compile_path("$.c[*].id").unwrap().query(&doc);
         assert_eq!(ids, vec![&json!(1), &json!(2), &json!(3)]);
-        assert_eq!(compile_path("$.c[-1].id").unwrap().query(&doc), vec![&json!(3)]);
-        assert!(compile_path("$.c[?@.id > 5]").unwrap().query(&doc).is_empty());
+        assert_eq!(
+            compile_path("$.c[-1].id").unwrap().query(&doc),
+            vec![&json!(3)]
+        );
+        assert!(compile_path("$.c[?@.id > 5]")
+            .unwrap()
+            .query(&doc)
+            .is_empty());
     }
 
     #[test]
@@ -211,7 +249,8 @@ mod tests {
     fn arb_simple_path() -> impl Strategy<Value = String> {
         let step = prop_oneof![
             "[a-c]".prop_map(|k| format!(".{k}")),
-            prop_oneof!["[a-c]", Just("0".to_string()), Just("a b".to_string())].prop_map(|k| format!("['{k}']")),
+            prop_oneof!["[a-c]", Just("0".to_string()), Just("a b".to_string())]
+                .prop_map(|k| format!("['{k}']")),
             (0usize..4).prop_map(|i| format!("[{i}]")),
         ];
         prop::collection::vec(step, 0..5).prop_map(|s| format!("${}", s.concat()))

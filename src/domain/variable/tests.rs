@@ -23,7 +23,10 @@ fn no_header(_: &str) -> Option<String> {
     None
 }
 
-fn extract(vars: &CompiledVariables, body: Value) -> Result<Map<String, Value>, Vec<VariableProblem>> {
+fn extract(
+    vars: &CompiledVariables,
+    body: Value,
+) -> Result<Map<String, Value>, Vec<VariableProblem>> {
     vars.extract(&body, &no_header, &no_header)
 }
 
@@ -35,8 +38,14 @@ fn the_spec_example_compiles_and_extracts() {
         { "name": "pull_request_id", "path": "$.pull_request.number", "type": "integer" },
         { "name": "gh_event", "source": "header", "path": "X-GitHub-Event", "type": "string", "required": true }
     ]));
-    assert_eq!(vars.names().collect::<Vec<_>>(), ["source_type", "source_ref", "pull_request_id", "gh_event"]);
-    let header = |n: &str| n.eq_ignore_ascii_case("x-github-event").then(|| "pull_request".to_string());
+    assert_eq!(
+        vars.names().collect::<Vec<_>>(),
+        ["source_type", "source_ref", "pull_request_id", "gh_event"]
+    );
+    let header = |n: &str| {
+        n.eq_ignore_ascii_case("x-github-event")
+            .then(|| "pull_request".to_string())
+    };
     let body = json!({"pull_request": {"number": "17", "head": {"ref": "feature/x"}}});
     let out = vars.extract(&body, &header, &no_header).unwrap();
     assert_eq!(
@@ -66,7 +75,10 @@ fn missing_or_null_uses_default_then_required_then_absent() {
     for body in [json!({}), json!({"a": null}), json!([1]), json!("scalar")] {
         let problems = extract(&vars, body.clone()).unwrap_err();
         assert_eq!(problems.len(), 1, "{body}");
-        assert_eq!((problems[0].name.as_str(), problems[0].problem.as_str()), ("r", "required variable is missing"));
+        assert_eq!(
+            (problems[0].name.as_str(), problems[0].problem.as_str()),
+            ("r", "required variable is missing")
+        );
     }
     let out = extract(&vars, json!({"a": "false"})).unwrap_err();
     assert_eq!(out[0].name, "d");
@@ -74,8 +86,14 @@ fn missing_or_null_uses_default_then_required_then_absent() {
         { "name": "d", "path": "a", "type": "integer", "default_value": "5" },
         { "name": "o", "path": "b" },
     ]));
-    assert_eq!(Value::Object(extract(&vars, json!({"a": "7"})).unwrap()), json!({"d": 7}));
-    assert_eq!(Value::Object(extract(&vars, json!({"a": 8, "b": false})).unwrap()), json!({"d": 8, "o": "false"}));
+    assert_eq!(
+        Value::Object(extract(&vars, json!({"a": "7"})).unwrap()),
+        json!({"d": 7})
+    );
+    assert_eq!(
+        Value::Object(extract(&vars, json!({"a": 8, "b": false})).unwrap()),
+        json!({"d": 8, "o": "false"})
+    );
 }
 
 #[test]
@@ -86,7 +104,10 @@ fn type_mismatches_name_the_found_type_and_every_problem_is_listed() {
         { "name": "s", "path": "s" },
     ]));
     let problems = extract(&vars, json!({"n": 4.5, "b": "yes", "s": {"x": 1}})).unwrap_err();
-    let got: Vec<_> = problems.iter().map(|p| (p.name.as_str(), p.problem.as_str())).collect();
+    let got: Vec<_> = problems
+        .iter()
+        .map(|p| (p.name.as_str(), p.problem.as_str()))
+        .collect();
     assert_eq!(
         got,
         [
@@ -106,13 +127,24 @@ fn several_nodes_are_an_array_for_json_and_a_problem_otherwise() {
         { "name": "first", "path": "commits[0].id", "type": "integer" },
         { "name": "one_id", "path": "$.commits[*].id", "type": "integer" },
     ]));
-    let out = vars.extract(&json!({"commits": [{"id": 1}]}), &no_header, &no_header).unwrap();
-    assert_eq!(Value::Object(out), json!({"ids": [1], "first": 1, "one_id": 1}));
+    let out = vars
+        .extract(&json!({"commits": [{"id": 1}]}), &no_header, &no_header)
+        .unwrap();
+    assert_eq!(
+        Value::Object(out),
+        json!({"ids": [1], "first": 1, "one_id": 1})
+    );
     let problems = extract(&vars, json!({"commits": [{"id": 1}, {"id": 2}]})).unwrap_err();
     assert_eq!(problems.len(), 1);
     assert_eq!(problems[0].name, "one_id");
-    assert_eq!(problems[0].problem, "the path matched 2 values; only a json variable can hold several");
-    let out = extract(&compile(json!([{ "name": "ids", "path": "$.c[*]", "type": "json" }])), json!({"c": [1, null]}));
+    assert_eq!(
+        problems[0].problem,
+        "the path matched 2 values; only a json variable can hold several"
+    );
+    let out = extract(
+        &compile(json!([{ "name": "ids", "path": "$.c[*]", "type": "json" }])),
+        json!({"c": [1, null]}),
+    );
     assert_eq!(Value::Object(out.unwrap()), json!({"ids": [1, null]}));
 }
 
@@ -123,18 +155,29 @@ fn header_and_query_sources_convert_their_text() {
         { "name": "page", "source": "query", "path": "page", "type": "integer" },
         { "name": "dry", "source": "query", "path": "dry_run", "type": "boolean", "default_value": false },
     ]));
-    let header = |n: &str| n.eq_ignore_ascii_case("x-github-delivery").then(|| "abc-123".to_string());
+    let header = |n: &str| {
+        n.eq_ignore_ascii_case("x-github-delivery")
+            .then(|| "abc-123".to_string())
+    };
     let query = |n: &str| (n == "page").then(|| "3".to_string());
     let out = vars.extract(&json!({"page": 9}), &header, &query).unwrap();
-    assert_eq!(Value::Object(out), json!({"delivery": "abc-123", "page": 3, "dry": false}));
+    assert_eq!(
+        Value::Object(out),
+        json!({"delivery": "abc-123", "page": 3, "dry": false})
+    );
     let bad_query = |n: &str| (n == "page").then(|| "three".to_string());
     let problems = vars.extract(&json!({}), &header, &bad_query).unwrap_err();
-    assert_eq!(problems[0].problem, "expected integer, found string \"three\"");
+    assert_eq!(
+        problems[0].problem,
+        "expected integer, found string \"three\""
+    );
 }
 
 #[test]
 fn constants_always_take_their_default() {
-    let vars = compile(json!([{ "name": "kind", "default_value": "branch" }, { "name": "n", "type": "number", "default_value": "2.5" }]));
+    let vars = compile(
+        json!([{ "name": "kind", "default_value": "branch" }, { "name": "n", "type": "number", "default_value": "2.5" }]),
+    );
     let out = extract(&vars, json!({"kind": "tag"})).unwrap();
     assert_eq!(Value::Object(out), json!({"kind": "branch", "n": 2.5}));
 }
@@ -193,9 +236,17 @@ fn every_validation_error_names_its_field() {
     );
     let problem = |i: usize| got[i].1.as_str();
     assert!(problem(2).contains("built-in"), "{}", problem(2));
-    assert!(problem(3).contains("duplicate") && problem(3).contains("settings.variables[3]"), "{}", problem(3));
+    assert!(
+        problem(3).contains("duplicate") && problem(3).contains("settings.variables[3]"),
+        "{}",
+        problem(3)
+    );
     assert!(problem(5).contains("\"int\""), "{}", problem(5));
-    assert!(problem(6).starts_with("invalid JSONPath: "), "{}", problem(6));
+    assert!(
+        problem(6).starts_with("invalid JSONPath: "),
+        "{}",
+        problem(6)
+    );
     assert_eq!(problem(8), "expected integer, found string \"x\"");
 }
 
@@ -215,12 +266,18 @@ fn compiled_variables_are_shareable() {
     assert_eq!(compile_variables(&[], "v").unwrap().names().count(), 0);
     let s = spec(json!({"name": "x", "type": "json", "default_value": null}));
     assert_eq!(s.default_value, None);
-    assert_eq!(serde_json::to_value(&s).unwrap(), json!({"name": "x", "type": "json", "required": false}));
+    assert_eq!(
+        serde_json::to_value(&s).unwrap(),
+        json!({"name": "x", "type": "json", "required": false})
+    );
 }
 
 #[test]
 fn github_push_payload() {
-    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/github/push/payload.json");
+    let file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/fixtures/github/push/payload.json"
+    );
     let Ok(text) = std::fs::read_to_string(file) else {
         println!("skipped: ../shared/fixtures/github/push/payload.json not present");
         return;
@@ -236,7 +293,11 @@ fn github_push_payload() {
         { "name": "head", "path": "head_commit.id", "default_value": "none" },
     ]));
     let out = extract(&vars, body).unwrap();
-    assert!(out["git_ref"].as_str().unwrap().starts_with("refs/"), "{}", out["git_ref"]);
+    assert!(
+        out["git_ref"].as_str().unwrap().starts_with("refs/"),
+        "{}",
+        out["git_ref"]
+    );
     assert_eq!(out["after"].as_str().unwrap().len(), 40);
     assert_eq!(out["repo"], "Codertocat/Hello-World");
     assert!(out["pusher"].is_string());
