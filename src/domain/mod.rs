@@ -1,10 +1,12 @@
 //! Pure types and rules, no I/O: ids, roles, pipelines, hooks, variables, templates.
 
+pub mod filter;
 pub mod ids;
 pub mod pipeline;
 pub mod role;
 pub mod template;
 pub mod time;
+pub mod variable;
 
 use serde::Serialize;
 
