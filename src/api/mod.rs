@@ -3,6 +3,7 @@
 pub mod auth;
 mod extract;
 mod health;
+mod hooks;
 mod openapi;
 mod pipelines;
 mod projects;
@@ -39,7 +40,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(projects::routes)
                 .configure(tokens::routes)
                 .configure(pipelines::routes)
-                .configure(secrets::routes),
+                .configure(secrets::routes)
+                .configure(hooks::routes),
         )
         .service(
             utoipa_swagger_ui::SwaggerUi::new("/api/docs/{_:.*}")

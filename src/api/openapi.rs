@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{health, pipelines, projects, secrets, tokens};
+use super::{health, hooks, pipelines, projects, secrets, tokens};
 
 /// The document; every handler is listed here.
 #[derive(OpenApi)]
@@ -15,6 +15,7 @@ use super::{health, pipelines, projects, secrets, tokens};
         tokens::create, tokens::list, tokens::remove,
         pipelines::create, pipelines::list, pipelines::get_one, pipelines::replace, pipelines::remove,
         secrets::put_secret, secrets::list, secrets::remove,
+        hooks::create, hooks::list, hooks::get_one, hooks::update, hooks::remove, hooks::rotate,
     ),
     components(schemas(crate::error::ErrorBody, crate::domain::FieldError)),
     modifiers(&BearerAuth),

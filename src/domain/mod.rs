@@ -1,6 +1,7 @@
 //! Pure types and rules, no I/O: ids, roles, pipelines, hooks, variables, templates.
 
 pub mod filter;
+pub mod hook;
 pub mod ids;
 pub mod pipeline;
 pub mod role;

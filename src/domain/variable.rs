@@ -39,7 +39,7 @@ pub struct VariableSpec {
     pub default_value: Option<Value>,
 }
 
-/// Variables every run has; a hook may not declare these names.
+/// Variables every delivery's run has.
 pub const BUILTIN_VARIABLES: &[&str] = &[
     "hook_id",
     "delivery_id",
@@ -47,6 +47,11 @@ pub const BUILTIN_VARIABLES: &[&str] = &[
     "action_type",
     "received_at",
 ];
+
+/// Built-ins that identify the delivery; a hook may not declare these names. The other
+/// built-ins (`event`, `action_type`, `received_at`) may be declared, and the declared value
+/// replaces the built-in one (the Devopness example declares `event` from a header).
+pub const RESERVED_VARIABLES: &[&str] = &["hook_id", "delivery_id"];
 
 /// One entry of a 422 `invalid_variables` answer's details.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
@@ -193,8 +198,8 @@ fn name_problem(name: &str) -> Option<String> {
         Some(format!(
             "{name:?} is not a valid name (letters, digits and _, not starting with a digit)"
         ))
-    } else if BUILTIN_VARIABLES.contains(&name) {
-        Some(format!("{name:?} is a built-in variable"))
+    } else if RESERVED_VARIABLES.contains(&name) {
+        Some(format!("{name:?} is a reserved built-in variable"))
     } else {
         None
     }

@@ -202,7 +202,7 @@ fn every_validation_error_names_its_field() {
     let got = errors(json!([
         { "name": "1bad", "path": "a" },
         { "name": "secrets.TOKEN", "path": "a" },
-        { "name": "event", "path": "a" },
+        { "name": "hook_id", "path": "a" },
         { "name": "dup", "path": "a" },
         { "name": "dup", "path": "b" },
         { "name": "s", "source": "cookie", "path": "a" },

@@ -1,0 +1,368 @@
+//! Incoming hooks: create (secret shown once), read (masked), change, delete, rotate, list.
+
+use actix_web::{delete, get, patch, post, web, HttpResponse};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::pipelines::load as load_pipeline;
+use super::{AppState, Auth};
+use crate::crypto::{last4, mask};
+use crate::domain::check_name;
+use crate::domain::hook::{check_supplied_secret, HookConfig, HookSettings};
+use crate::domain::ids::{new_id, IdKind};
+use crate::domain::role::Role;
+use crate::domain::time::{now_ms, rfc3339};
+use crate::domain::FieldError;
+use crate::error::ApiError;
+use crate::ingest::signature::Provider;
+use crate::store::HookRow;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(create)
+        .service(list)
+        .service(get_one)
+        .service(update)
+        .service(remove)
+        .service(rotate);
+}
+
+/// Longest rotation grace period: 30 days.
+const MAX_GRACE_SECS: u64 = 30 * 86_400;
+
+fn yes() -> bool {
+    true
+}
+
+/// The body of `POST /pipelines/{pl}/hooks/incoming`: the Devopness request plus extensions.
+/// Unknown fields are ignored, so requests written for Devopness work unchanged.
+#[derive(Deserialize, ToSchema)]
+pub struct HookIn {
+    pub name: String,
+    /// `generic` (default), `github`, `gitlab`, `bitbucket`, `gitea`, `stripe`, `shopify`, `slack`, `paddle`, `standard-webhooks`.
+    #[serde(default)]
+    pub provider: Option<String>,
+    #[serde(default = "yes")]
+    pub requires_secret: bool,
+    #[serde(default)]
+    pub secret_algorithm: Option<String>,
+    #[serde(default)]
+    pub secret_header_name: Option<String>,
+    /// The provider's own secret (Stripe, Shopify, Slack, Paddle); generated when absent.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub secret: Option<SecretString>,
+    #[serde(default)]
+    pub action_type: Option<String>,
+    #[serde(default = "yes")]
+    pub is_active: bool,
+    #[serde(default)]
+    pub settings: HookSettings,
+    #[serde(default)]
+    pub tolerance_secs: Option<u64>,
+    #[serde(default)]
+    pub accept_legacy_sha1: bool,
+}
+
+/// The body of `PATCH /hooks/{hk}`: any subset of the fields.
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct HookPatch {
+    pub name: Option<String>,
+    pub provider: Option<String>,
+    pub requires_secret: Option<bool>,
+    pub secret_algorithm: Option<String>,
+    pub secret_header_name: Option<String>,
+    pub action_type: Option<String>,
+    pub is_active: Option<bool>,
+    pub settings: Option<HookSettings>,
+    pub tolerance_secs: Option<u64>,
+    pub accept_legacy_sha1: Option<bool>,
+}
+
+/// The body of `POST /hooks/{hk}/rotate-secret`.
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RotateIn {
+    /// The new secret; generated when absent.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub secret: Option<SecretString>,
+    /// How long the old secret still verifies (default 86400; 0 ends it now).
+    #[serde(default)]
+    pub grace_period_secs: Option<u64>,
+}
+
+/// An incoming hook as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HookOut {
+    pub id: String,
+    pub pipeline_id: String,
+    pub project_id: String,
+    pub name: String,
+    pub provider: String,
+    /// Where the provider sends its requests.
+    pub url: String,
+    pub is_active: bool,
+    /// Plain text in the answer that creates or rotates it; `••••abcd` ever after.
+    pub secret: String,
+    #[serde(flatten)]
+    pub config: HookConfig,
+    /// When the previous secret stops verifying, during a rotation's grace period.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_secret_expires_at: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// A pipeline's hooks.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PipelineHooks {
+    pub incoming: Vec<HookOut>,
+}
+
+/// The context a hook secret is sealed under (the same for its current and previous secret).
+pub fn hook_secret_context(hook_id: &str) -> String {
+    format!("hook:{hook_id}:secret")
+}
+
+fn config_of(row: &HookRow) -> Result<HookConfig, ApiError> {
+    serde_json::from_str(&row.config)
+        .map_err(|e| ApiError::internal(anyhow::Error::new(e).context("stored hook config")))
+}
+
+fn to_out(state: &AppState, row: HookRow, plain_secret: Option<&str>) -> Result<HookOut, ApiError> {
+    let config = config_of(&row)?;
+    let now = now_ms();
+    Ok(HookOut {
+        url: format!("{}/hooks/{}", state.settings.public_url, row.id),
+        secret: plain_secret
+            .map(str::to_string)
+            .unwrap_or_else(|| mask(&row.secret_last4)),
+        previous_secret_expires_at: row.prev_secret_expires_at.filter(|t| *t > now).map(rfc3339),
+        warnings: config.warnings(),
+        config,
+        id: row.id,
+        pipeline_id: row.pipeline_id,
+        project_id: row.project_id,
+        name: row.name,
+        provider: row.provider,
+        is_active: row.is_active,
+        created_at: rfc3339(row.created_at),
+        updated_at: rfc3339(row.updated_at),
+    })
+}
+
+async fn load(state: &AppState, auth: &Auth, id: &str, needed: Role) -> Result<HookRow, ApiError> {
+    let row = state
+        .store
+        .get_hook(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("hook"))?;
+    auth.require(&row.project_id, needed, "hook")?;
+    Ok(row)
+}
+
+fn new_secret(
+    provider: &str,
+    supplied: Option<SecretString>,
+    field: &str,
+) -> Result<SecretString, Vec<FieldError>> {
+    match supplied {
+        Some(s) => check_supplied_secret(field, s.expose_secret())
+            .map(|_| s)
+            .map_err(|e| vec![e]),
+        None => Ok(SecretString::from(
+            Provider::parse(provider)
+                .unwrap_or(Provider::Generic)
+                .generate_secret(),
+        )),
+    }
+}
+
+/// Create an incoming hook (member). The answer holds `url` and the plain `secret`, the only time.
+#[utoipa::path(post, path = "/api/v1/pipelines/{pl}/hooks/incoming", tag = "hooks", request_body = HookIn,
+    responses((status = 201, body = HookOut), (status = 422, body = crate::error::ErrorBody)))]
+#[post("/pipelines/{pl}/hooks/incoming")]
+pub async fn create(
+    state: web::Data<AppState>,
+    auth: Auth,
+    path: web::Path<String>,
+    body: web::Json<HookIn>,
+) -> Result<HttpResponse, ApiError> {
+    let pipeline = load_pipeline(&state, &auth, &path, Role::Member).await?;
+    let body = body.into_inner();
+    let provider = body.provider.unwrap_or_else(|| "generic".into());
+    let defaults = HookConfig::default();
+    let config = HookConfig {
+        requires_secret: body.requires_secret,
+        secret_algorithm: body.secret_algorithm.unwrap_or(defaults.secret_algorithm),
+        secret_header_name: body
+            .secret_header_name
+            .unwrap_or(defaults.secret_header_name),
+        action_type: body.action_type.unwrap_or(defaults.action_type),
+        settings: body.settings,
+        tolerance_secs: body.tolerance_secs,
+        accept_legacy_sha1: body.accept_legacy_sha1,
+    };
+    let mut errors = check_name("name", &body.name)
+        .err()
+        .into_iter()
+        .collect::<Vec<_>>();
+    if let Err(e) = config.compile(&provider) {
+        errors.extend(e);
+    }
+    let secret = new_secret(&provider, body.secret, "secret")
+        .map_err(|e| errors.extend(e))
+        .ok();
+    let Some(secret) = secret.filter(|_| errors.is_empty()) else {
+        return Err(ApiError::validation(errors));
+    };
+    let id = new_id(IdKind::IncomingHook);
+    let now = now_ms();
+    let row = HookRow {
+        secret_ct: state
+            .key
+            .seal(&hook_secret_context(&id), secret.expose_secret().as_bytes()),
+        secret_last4: last4(secret.expose_secret()),
+        id,
+        pipeline_id: pipeline.id,
+        project_id: pipeline.project_id,
+        name: body.name.trim().to_string(),
+        provider,
+        is_active: body.is_active,
+        config: serde_json::to_string(&config).map_err(|e| ApiError::internal(e.into()))?,
+        prev_secret_ct: None,
+        prev_secret_expires_at: None,
+        created_at: now,
+        updated_at: now,
+    };
+    state.store.insert_hook(&row).await?;
+    Ok(HttpResponse::Created().json(to_out(&state, row, Some(secret.expose_secret()))?))
+}
+
+/// List a pipeline's hooks, secrets masked.
+#[utoipa::path(get, path = "/api/v1/pipelines/{pl}/hooks", tag = "hooks", responses((status = 200, body = PipelineHooks)))]
+#[get("/pipelines/{pl}/hooks")]
+pub async fn list(
+    state: web::Data<AppState>,
+    auth: Auth,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let pipeline = load_pipeline(&state, &auth, &path, Role::Viewer).await?;
+    let rows = state.store.list_hooks(&pipeline.id).await?;
+    let incoming = rows
+        .into_iter()
+        .map(|r| to_out(&state, r, None))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(HttpResponse::Ok().json(PipelineHooks { incoming }))
+}
+
+/// Read a hook, secret masked.
+#[utoipa::path(get, path = "/api/v1/hooks/{hk}", tag = "hooks", responses((status = 200, body = HookOut), (status = 404, body = crate::error::ErrorBody)))]
+#[get("/hooks/{hk}")]
+pub async fn get_one(
+    state: web::Data<AppState>,
+    auth: Auth,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let row = load(&state, &auth, &path, Role::Viewer).await?;
+    Ok(HttpResponse::Ok().json(to_out(&state, row, None)?))
+}
+
+/// Change a hook (member), including `is_active`.
+#[utoipa::path(patch, path = "/api/v1/hooks/{hk}", tag = "hooks", request_body = HookPatch,
+    responses((status = 200, body = HookOut), (status = 422, body = crate::error::ErrorBody)))]
+#[patch("/hooks/{hk}")]
+pub async fn update(
+    state: web::Data<AppState>,
+    auth: Auth,
+    path: web::Path<String>,
+    body: web::Json<HookPatch>,
+) -> Result<HttpResponse, ApiError> {
+    let mut row = load(&state, &auth, &path, Role::Member).await?;
+    let mut config = config_of(&row)?;
+    let p = body.into_inner();
+    let mut errors = Vec::new();
+    if let Some(name) = p.name {
+        errors.extend(check_name("name", &name).err());
+        row.name = name.trim().to_string();
+    }
+    row.provider = p.provider.unwrap_or(row.provider);
+    row.is_active = p.is_active.unwrap_or(row.is_active);
+    config.requires_secret = p.requires_secret.unwrap_or(config.requires_secret);
+    config.secret_algorithm = p.secret_algorithm.unwrap_or(config.secret_algorithm);
+    config.secret_header_name = p.secret_header_name.unwrap_or(config.secret_header_name);
+    config.action_type = p.action_type.unwrap_or(config.action_type);
+    config.settings = p.settings.unwrap_or(config.settings);
+    config.tolerance_secs = p.tolerance_secs.or(config.tolerance_secs);
+    config.accept_legacy_sha1 = p.accept_legacy_sha1.unwrap_or(config.accept_legacy_sha1);
+    if let Err(e) = config.compile(&row.provider) {
+        errors.extend(e);
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    row.config = serde_json::to_string(&config).map_err(|e| ApiError::internal(e.into()))?;
+    row.updated_at = now_ms();
+    if !state.store.update_hook(&row).await? {
+        return Err(ApiError::not_found("hook"));
+    }
+    Ok(HttpResponse::Ok().json(to_out(&state, row, None)?))
+}
+
+/// Delete a hook (member); its URL answers 404 from then on.
+#[utoipa::path(delete, path = "/api/v1/hooks/{hk}", tag = "hooks", responses((status = 204), (status = 404, body = crate::error::ErrorBody)))]
+#[delete("/hooks/{hk}")]
+pub async fn remove(
+    state: web::Data<AppState>,
+    auth: Auth,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let row = load(&state, &auth, &path, Role::Member).await?;
+    state.store.delete_hook(&row.id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Rotate a hook's secret (member). The new secret is shown once; the old one still verifies
+/// for `grace_period_secs`.
+#[utoipa::path(post, path = "/api/v1/hooks/{hk}/rotate-secret", tag = "hooks", request_body = RotateIn,
+    responses((status = 200, body = HookOut), (status = 422, body = crate::error::ErrorBody)))]
+#[post("/hooks/{hk}/rotate-secret")]
+pub async fn rotate(
+    state: web::Data<AppState>,
+    auth: Auth,
+    path: web::Path<String>,
+    body: Option<web::Json<RotateIn>>,
+) -> Result<HttpResponse, ApiError> {
+    let mut row = load(&state, &auth, &path, Role::Member).await?;
+    let body = body.map(|b| b.into_inner()).unwrap_or_default();
+    let grace = body.grace_period_secs.unwrap_or(86_400);
+    if grace > MAX_GRACE_SECS {
+        return Err(ApiError::validation(vec![FieldError::new(
+            "grace_period_secs",
+            format!("must be at most {MAX_GRACE_SECS}"),
+        )]));
+    }
+    let secret = new_secret(&row.provider, body.secret, "secret").map_err(ApiError::validation)?;
+    let now = now_ms();
+    if grace > 0 {
+        row.prev_secret_ct = Some(std::mem::take(&mut row.secret_ct));
+        row.prev_secret_expires_at = Some(now + grace as i64 * 1000);
+    } else {
+        row.prev_secret_ct = None;
+        row.prev_secret_expires_at = None;
+    }
+    row.secret_ct = state.key.seal(
+        &hook_secret_context(&row.id),
+        secret.expose_secret().as_bytes(),
+    );
+    row.secret_last4 = last4(secret.expose_secret());
+    row.updated_at = now;
+    if !state.store.update_hook(&row).await? {
+        return Err(ApiError::not_found("hook"));
+    }
+    Ok(HttpResponse::Ok().json(to_out(&state, row, Some(secret.expose_secret()))?))
+}

@@ -1,0 +1,219 @@
+//! Incoming-hook settings: the request form (a superset of the Devopness body), the stored
+//! form, and compiling both into what ingest evaluates per request.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::filter::{compile_filters, CompiledFilters, FilterSpec};
+use super::variable::{compile_variables, CompiledVariables, VariableSpec, BUILTIN_VARIABLES};
+use super::FieldError;
+use crate::ingest::signature::{Algorithm, Provider, VerifyConfig};
+
+/// Longest timestamp tolerance a hook may set: one day.
+const MAX_TOLERANCE_SECS: u64 = 86_400;
+/// Longest secret a caller may supply.
+const MAX_SECRET_LEN: usize = 1024;
+
+/// Variables and filters of a hook.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct HookSettings {
+    #[serde(default)]
+    pub variables: Vec<VariableSpec>,
+    #[serde(default)]
+    pub filters: Vec<FilterSpec>,
+}
+
+/// The stored settings of a hook (everything but id, name, provider, activity and secrets).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct HookConfig {
+    pub requires_secret: bool,
+    /// `generic`: `sha1`, `sha256` or `sha512`.
+    pub secret_algorithm: String,
+    /// `generic`: the header carrying the signature.
+    pub secret_header_name: String,
+    /// Free text carried into every run as `${action_type}` (e.g. `deploy`).
+    pub action_type: String,
+    pub settings: HookSettings,
+    /// Timestamp tolerance for timestamped schemes (Stripe, Slack, Paddle, Standard Webhooks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tolerance_secs: Option<u64>,
+    /// `github`: also accept the legacy SHA-1 `X-Hub-Signature`.
+    #[serde(default)]
+    pub accept_legacy_sha1: bool,
+}
+
+impl Default for HookConfig {
+    fn default() -> Self {
+        Self {
+            requires_secret: true,
+            secret_algorithm: "sha256".into(),
+            secret_header_name: crate::ingest::signature::DEFAULT_GENERIC_HEADER.into(),
+            action_type: "deploy".into(),
+            settings: HookSettings::default(),
+            tolerance_secs: None,
+            accept_legacy_sha1: false,
+        }
+    }
+}
+
+/// What ingest evaluates for a hook, compiled once.
+#[derive(Debug, Clone)]
+pub struct CompiledHook {
+    pub verify: VerifyConfig,
+    pub variables: CompiledVariables,
+    pub filters: CompiledFilters,
+    pub requires_secret: bool,
+    pub action_type: String,
+}
+
+impl HookConfig {
+    /// Validates and compiles. Lists every bad field; field names follow the request body.
+    pub fn compile(&self, provider: &str) -> Result<CompiledHook, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let provider = Provider::parse(provider).unwrap_or_else(|| {
+            let names: Vec<&str> = Provider::ALL.iter().map(|p| p.as_str()).collect();
+            errors.push(FieldError::new(
+                "provider",
+                format!("unknown provider; one of {}", names.join(", ")),
+            ));
+            Provider::Generic
+        });
+        let algorithm = Algorithm::parse(&self.secret_algorithm).unwrap_or_else(|| {
+            errors.push(FieldError::new(
+                "secret_algorithm",
+                "must be sha1, sha256 or sha512",
+            ));
+            Algorithm::Sha256
+        });
+        if actix_web::http::header::HeaderName::from_bytes(self.secret_header_name.as_bytes())
+            .is_err()
+        {
+            errors.push(FieldError::new(
+                "secret_header_name",
+                "is not a valid header name",
+            ));
+        }
+        if let Some(t) = self.tolerance_secs {
+            if t == 0 || t > MAX_TOLERANCE_SECS {
+                errors.push(FieldError::new(
+                    "tolerance_secs",
+                    format!("must be 1 to {MAX_TOLERANCE_SECS}"),
+                ));
+            }
+        }
+        if self.action_type.chars().count() > 100 {
+            errors.push(FieldError::new(
+                "action_type",
+                "must be at most 100 characters",
+            ));
+        }
+        let variables = compile_variables(&self.settings.variables, "settings.variables")
+            .map_err(|e| errors.extend(e));
+        let declared: Vec<&str> = self
+            .settings
+            .variables
+            .iter()
+            .map(|v| v.name.as_str())
+            .collect();
+        let known = |n: &str| declared.contains(&n) || BUILTIN_VARIABLES.contains(&n);
+        let filters = compile_filters(&self.settings.filters, &known, "settings.filters")
+            .map_err(|e| errors.extend(e));
+        match (variables, filters) {
+            (Ok(variables), Ok(filters)) if errors.is_empty() => Ok(CompiledHook {
+                verify: VerifyConfig {
+                    provider,
+                    header_name: Some(self.secret_header_name.to_ascii_lowercase()),
+                    algorithm,
+                    tolerance_secs: self.tolerance_secs,
+                    accept_legacy_sha1: self.accept_legacy_sha1,
+                },
+                variables,
+                filters,
+                requires_secret: self.requires_secret,
+                action_type: self.action_type.clone(),
+            }),
+            _ => Err(errors),
+        }
+    }
+
+    /// Warnings shown with the hook, e.g. when unsigned requests are accepted.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        if !self.requires_secret {
+            w.push(
+                "requires_secret is false: unsigned requests are accepted by this hook".to_string(),
+            );
+        }
+        w
+    }
+}
+
+/// Checks a secret supplied by the caller (the provider's own secret).
+pub fn check_supplied_secret(field: &str, secret: &str) -> Result<(), FieldError> {
+    if secret.trim().is_empty() {
+        Err(FieldError::new(field, "must not be empty"))
+    } else if secret.len() > MAX_SECRET_LEN {
+        Err(FieldError::new(
+            field,
+            format!("must be at most {MAX_SECRET_LEN} bytes"),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_devopness_settings_compile() {
+        let mut c = HookConfig::default();
+        c.settings = serde_json::from_value(json!({
+            "variables": [
+                { "name": "source_type", "type": "string", "required": false, "default_value": "branch" },
+                { "name": "source_ref", "path": "pull_request.head.ref", "type": "string", "default_value": "main" },
+                { "name": "pull_request_id", "path": "$.pull_request.number", "type": "integer" },
+                { "name": "event", "source": "header", "path": "X-GitHub-Event", "type": "string", "required": true }
+            ],
+            "filters": [ { "variable": "source_ref", "matches": "^(main|release/.*)$" } ] }))
+        .unwrap();
+        assert!(c.compile("github").is_ok());
+        // `hook_id` and `delivery_id` identify the delivery and may not be redeclared.
+        c.settings.variables[3].name = "delivery_id".into();
+        let errs = c.compile("github").unwrap_err();
+        assert_eq!(
+            errs.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(),
+            vec!["settings.variables[3].name"]
+        );
+    }
+
+    #[test]
+    fn every_bad_field_is_named() {
+        let mut c = HookConfig {
+            secret_algorithm: "md5".into(),
+            tolerance_secs: Some(0),
+            ..HookConfig::default()
+        };
+        c.settings = serde_json::from_value(json!({
+            "variables": [{ "name": "n", "path": "$[", "type": "integer", "default_value": "abc" }],
+            "filters": [{ "variable": "missing", "matches": "(" }] }))
+        .unwrap();
+        let fields: Vec<String> = c
+            .compile("gitbucket")
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.field)
+            .collect();
+        for f in [
+            "provider",
+            "secret_algorithm",
+            "tolerance_secs",
+            "settings.variables[0].path",
+            "settings.filters[0].variable",
+        ] {
+            assert!(fields.iter().any(|x| x == f), "{f} not in {fields:?}");
+        }
+    }
+}
