@@ -169,8 +169,7 @@ mod tests {
 
     #[test]
     fn the_devopness_settings_compile() {
-        let mut c = HookConfig::default();
-        c.settings = serde_json::from_value(json!({
+        let settings = serde_json::from_value(json!({
             "variables": [
                 { "name": "source_type", "type": "string", "required": false, "default_value": "branch" },
                 { "name": "source_ref", "path": "pull_request.head.ref", "type": "string", "default_value": "main" },
@@ -179,6 +178,10 @@ mod tests {
             ],
             "filters": [ { "variable": "source_ref", "matches": "^(main|release/.*)$" } ] }))
         .unwrap();
+        let mut c = HookConfig {
+            settings,
+            ..HookConfig::default()
+        };
         assert!(c.compile("github").is_ok());
         // `hook_id` and `delivery_id` identify the delivery and may not be redeclared.
         c.settings.variables[3].name = "delivery_id".into();

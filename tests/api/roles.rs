@@ -20,8 +20,16 @@ async fn role_matrix(app: TestApp) {
     let secret = json!({ "value": "s3cret-value" });
     let hook = json!({ "name": "h", "provider": "github" });
 
-    // (token, method, path, body, expected status)
-    let cases: Vec<(&str, &str, Method, String, Option<serde_json::Value>, u16)> = vec![
+    // (who, token, method, path, body, expected status)
+    type Case<'a> = (
+        &'a str,
+        &'a str,
+        Method,
+        String,
+        Option<serde_json::Value>,
+        u16,
+    );
+    let cases: Vec<Case> = vec![
         // viewer: reads, never writes
         (
             "viewer",
