@@ -37,6 +37,11 @@ pub struct VariableSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub default_value: Option<Value>,
+    /// hookgate extension: the value is how many nodes the body path matches (the length of
+    /// the array when it matches one array), as an integer; 0 when it matches nothing.
+    /// For example `{ "name": "commit_count", "path": "commits", "count": true }`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub count: bool,
 }
 
 /// Variables every delivery's run has.
@@ -80,6 +85,8 @@ struct Compiled {
     required: bool,
     /// Already converted to `kind`.
     default: Option<Value>,
+    /// Count the matched nodes instead of reading them.
+    count: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -118,6 +125,11 @@ pub fn compile_variables(
         }
 
         let kind = match spec.kind.as_deref() {
+            None if spec.count => Some(VariableType::Integer),
+            Some(k) if spec.count && k != "integer" => {
+                err("type", "a count variable is an integer".to_string());
+                None
+            }
             None => Some(VariableType::String),
             Some(k) => VariableType::parse(k).or_else(|| {
                 err(
@@ -175,6 +187,10 @@ pub fn compile_variables(
             );
         }
 
+        if spec.count && !matches!(source, Some(Source::Body(_))) {
+            err("count", "count needs a body path".to_string());
+        }
+
         if let (Some(source), Some(kind)) = (source, kind) {
             vars.push(Compiled {
                 name: spec.name.clone(),
@@ -183,6 +199,7 @@ pub fn compile_variables(
                 kind,
                 required: spec.required,
                 default,
+                count: spec.count,
             });
         }
     }
@@ -271,6 +288,15 @@ impl Compiled {
         header: &dyn Fn(&str) -> Option<String>,
         query: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Option<Value>, String> {
+        if let (true, Source::Body(path)) = (self.count, &self.source) {
+            let n = match path.select(body) {
+                None => 0,
+                Some(Nodes::One(Value::Array(items))) => items.len(),
+                Some(Nodes::One(_)) => 1,
+                Some(Nodes::Many(vs)) => vs.len(),
+            };
+            return Ok(Some(Value::from(n)));
+        }
         let found = match &self.source {
             Source::Constant => None,
             Source::Header(name) => header(name).map(Value::String),

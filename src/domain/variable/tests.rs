@@ -291,6 +291,7 @@ fn github_push_payload() {
         { "name": "commits", "path": "commits", "type": "json" },
         { "name": "repo_id", "path": "repository.id", "type": "integer" },
         { "name": "head", "path": "head_commit.id", "default_value": "none" },
+        { "name": "commit_count", "path": "commits", "count": true },
     ]));
     let out = extract(&vars, body).unwrap();
     assert!(
@@ -301,8 +302,41 @@ fn github_push_payload() {
     assert_eq!(out["after"].as_str().unwrap().len(), 40);
     assert_eq!(out["repo"], "Codertocat/Hello-World");
     assert!(out["pusher"].is_string());
-    // RFC 9535 has no `.length()`: read the whole array as json and count it in the pipeline.
+    // RFC 9535 has no `.length()` outside filters: `count` gives the array's length.
     assert!(out["commits"].is_array());
+    assert_eq!(
+        out["commit_count"],
+        json!(out["commits"].as_array().unwrap().len())
+    );
     assert!(out["repo_id"].is_i64());
     assert_eq!(out["head"], "none");
+}
+
+#[test]
+fn count_variables() {
+    let vars = compile(json!([
+        { "name": "n", "path": "commits", "count": true },
+        { "name": "m", "path": "$.commits[*].id", "count": true },
+        { "name": "none", "path": "missing", "count": true },
+    ]));
+    let out = extract(
+        &vars,
+        json!({ "commits": [{ "id": 1 }, { "id": 2 }, { "id": 3 }] }),
+    )
+    .unwrap();
+    assert_eq!(
+        (out["n"].clone(), out["m"].clone(), out["none"].clone()),
+        (json!(3), json!(3), json!(0))
+    );
+    let errs = compile_variables(
+        &serde_json::from_value::<Vec<VariableSpec>>(json!([
+            { "name": "a", "path": "x", "count": true, "type": "string" },
+            { "name": "b", "source": "header", "path": "x", "count": true },
+        ]))
+        .unwrap(),
+        "v",
+    )
+    .unwrap_err();
+    let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(fields, vec!["v[0].type", "v[1].count"]);
 }
