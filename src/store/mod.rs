@@ -51,6 +51,25 @@ pub trait Store: Send + Sync + 'static {
     async fn list_hooks(&self, pipeline_id: &str) -> Result<Vec<HookRow>, StoreError>;
     async fn update_hook(&self, h: &HookRow) -> Result<bool, StoreError>;
     async fn delete_hook(&self, id: &str) -> Result<bool, StoreError>;
+
+    /// Commits a batch of ingests in one transaction (group commit). For each write with a
+    /// dedup key, a key already seen on the hook makes it a duplicate: its run is not inserted
+    /// and its delivery is recorded with the earlier run's id, status 200 and outcome `duplicate`.
+    async fn commit_ingest(&self, batch: &[IngestWrite]) -> Result<Vec<IngestResult>, StoreError>;
+    async fn get_delivery(&self, id: &str) -> Result<Option<DeliveryRow>, StoreError>;
+    /// A hook's deliveries, newest first, before the `(received_at, id)` cursor when given.
+    async fn list_deliveries(
+        &self,
+        hook_id: &str,
+        before: Option<(i64, String)>,
+        limit: i64,
+    ) -> Result<Vec<DeliveryRow>, StoreError>;
+    /// Deletes deliveries received before `deliveries_before` and dedup ids older than
+    /// `ids_before`; returns how many deliveries went.
+    async fn purge(&self, deliveries_before: i64, ids_before: i64) -> Result<u64, StoreError>;
+
+    async fn get_run(&self, id: &str) -> Result<Option<RunRow>, StoreError>;
+    async fn count_runs(&self, pipeline_id: &str) -> Result<i64, StoreError>;
 }
 
 /// Connects to the database the settings name and applies its migrations.

@@ -59,3 +59,80 @@ pub struct HookRow {
     pub created_at: i64,
     pub updated_at: i64,
 }
+
+/// A pipeline run.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RunRow {
+    pub id: String,
+    pub pipeline_id: String,
+    pub project_id: String,
+    pub hook_id: Option<String>,
+    pub delivery_id: Option<String>,
+    /// `queued`, `running`, `succeeded`, `failed`, `cancelled`, `timed_out`, `superseded`.
+    pub status: String,
+    pub reason: Option<String>,
+    /// JSON object of the run's variables.
+    pub variables: String,
+    /// `hook:hk_…`, `manual:tok_…`, `retry:run_…`, `replay:dlv_…`.
+    pub triggered_by: String,
+    pub concurrency_key: Option<String>,
+    pub attempt: i64,
+    pub lease_expires_at: Option<i64>,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+}
+
+/// One request received on an incoming hook (the request log).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DeliveryRow {
+    pub id: String,
+    pub hook_id: String,
+    pub project_id: String,
+    pub received_at: i64,
+    /// The HTTP status answered.
+    pub status_code: i64,
+    /// `accepted`, `duplicate`, `ignored`, `rejected`.
+    pub outcome: String,
+    /// The error code answered, if any (`invalid_signature`, `invalid_variables`…).
+    pub error: Option<String>,
+    /// JSON: `{ "result": "verified" | "failed" | "not_required", "secret"?: "current" | "previous", "problem"? }`.
+    pub verification: String,
+    pub filter_reason: Option<String>,
+    /// JSON object of the extracted variables.
+    pub variables: Option<String>,
+    /// JSON array of variable problems (for 422s).
+    pub problems: Option<String>,
+    pub run_id: Option<String>,
+    pub provider_delivery_id: Option<String>,
+    pub event: Option<String>,
+    pub content_type: Option<String>,
+    pub query: Option<String>,
+    /// JSON object of the request headers, secret-bearing ones redacted.
+    pub headers: String,
+    /// The raw body (only a prefix for unauthenticated requests).
+    pub body: Vec<u8>,
+    pub body_size: i64,
+    pub body_truncated: bool,
+    pub replay_of: Option<String>,
+}
+
+/// What one ingest wants committed: the delivery, and for an accepted one its run and the
+/// provider delivery id to deduplicate on.
+#[derive(Debug, Clone)]
+pub struct IngestWrite {
+    pub delivery: DeliveryRow,
+    pub run: Option<RunRow>,
+    pub dedup_key: Option<String>,
+}
+
+/// What was committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IngestResult {
+    /// The run and the delivery are committed.
+    Accepted { run_id: String },
+    /// The provider delivery id was seen before on this hook: only the delivery is recorded.
+    Duplicate { run_id: String },
+    /// A delivery without a run (rejected or ignored) is recorded.
+    Recorded,
+}

@@ -34,7 +34,7 @@ impl PgStore {
     }
 }
 
-impl_store!(PgStore, {
+impl_store!(PgStore, begin_write = "BEGIN", {
     fn backend(&self) -> &'static str {
         "postgres"
     }

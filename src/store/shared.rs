@@ -2,10 +2,12 @@
 //! PostgreSQL alike, so each backend expands this macro inside its own `impl Store`.
 
 /// Expands to `impl Store for $ty` with the methods whose SQL is the same in both dialects,
-/// plus the backend's own methods given as `$extra`. The backend type needs a `pool` field.
+/// plus the backend's own methods given as `$extra`. The backend type needs a `pool` field;
+/// `begin_write` is the statement that opens a write transaction (SQLite: `BEGIN IMMEDIATE`,
+/// so the write lock is taken up front instead of failing on upgrade).
 /// (The whole impl is generated here because `#[async_trait]` must see every method.)
 macro_rules! impl_store {
-    ($ty:ty, { $($extra:tt)* }) => {
+    ($ty:ty, begin_write = $begin:literal, { $($extra:tt)* }) => {
         #[async_trait::async_trait]
         impl Store for $ty {
         async fn ping(&self) -> Result<(), StoreError> {
@@ -210,6 +212,158 @@ macro_rules! impl_store {
             let r = sqlx::query("DELETE FROM incoming_hooks WHERE id = $1").bind(id).execute(&self.pool).await?;
             Ok(r.rows_affected() > 0)
         }
+        async fn commit_ingest(&self, batch: &[IngestWrite]) -> Result<Vec<IngestResult>, StoreError> {
+            let mut tx = self.pool.begin_with($begin).await?;
+            let mut results = Vec::with_capacity(batch.len());
+            for write in batch {
+                let mut delivery = write.delivery.clone();
+                let mut result = IngestResult::Recorded;
+                if let Some(run) = &write.run {
+                    result = IngestResult::Accepted { run_id: run.id.clone() };
+                    if let Some(key) = &write.dedup_key {
+                        let inserted = sqlx::query(
+                            "INSERT INTO delivery_ids (hook_id, provider_delivery_id, delivery_id, run_id, created_at) \
+                             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (hook_id, provider_delivery_id) DO NOTHING",
+                        )
+                        .bind(&delivery.hook_id)
+                        .bind(key)
+                        .bind(&delivery.id)
+                        .bind(&run.id)
+                        .bind(delivery.received_at)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                        if inserted == 0 {
+                            let (earlier,): (String,) = sqlx::query_as(
+                                "SELECT run_id FROM delivery_ids WHERE hook_id = $1 AND provider_delivery_id = $2",
+                            )
+                            .bind(&delivery.hook_id)
+                            .bind(key)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                            delivery.status_code = 200;
+                            delivery.outcome = "duplicate".into();
+                            delivery.run_id = Some(earlier.clone());
+                            result = IngestResult::Duplicate { run_id: earlier };
+                        }
+                    }
+                    if matches!(result, IngestResult::Accepted { .. }) {
+                        sqlx::query(
+                            "INSERT INTO runs (id, pipeline_id, project_id, hook_id, delivery_id, status, reason, variables, \
+                             triggered_by, concurrency_key, attempt, lease_expires_at, created_at, started_at, finished_at) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                        )
+                        .bind(&run.id)
+                        .bind(&run.pipeline_id)
+                        .bind(&run.project_id)
+                        .bind(&run.hook_id)
+                        .bind(&run.delivery_id)
+                        .bind(&run.status)
+                        .bind(&run.reason)
+                        .bind(&run.variables)
+                        .bind(&run.triggered_by)
+                        .bind(&run.concurrency_key)
+                        .bind(run.attempt)
+                        .bind(run.lease_expires_at)
+                        .bind(run.created_at)
+                        .bind(run.started_at)
+                        .bind(run.finished_at)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                }
+                let d = &delivery;
+                sqlx::query(
+                    "INSERT INTO deliveries (id, hook_id, project_id, received_at, status_code, outcome, error, verification, \
+                     filter_reason, variables, problems, run_id, provider_delivery_id, event, content_type, query, headers, \
+                     body, body_size, body_truncated, replay_of) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
+                )
+                .bind(&d.id)
+                .bind(&d.hook_id)
+                .bind(&d.project_id)
+                .bind(d.received_at)
+                .bind(d.status_code)
+                .bind(&d.outcome)
+                .bind(&d.error)
+                .bind(&d.verification)
+                .bind(&d.filter_reason)
+                .bind(&d.variables)
+                .bind(&d.problems)
+                .bind(&d.run_id)
+                .bind(&d.provider_delivery_id)
+                .bind(&d.event)
+                .bind(&d.content_type)
+                .bind(&d.query)
+                .bind(&d.headers)
+                .bind(&d.body)
+                .bind(d.body_size)
+                .bind(d.body_truncated)
+                .bind(&d.replay_of)
+                .execute(&mut *tx)
+                .await?;
+                results.push(result);
+            }
+            tx.commit().await?;
+            Ok(results)
+        }
+
+        async fn get_delivery(&self, id: &str) -> Result<Option<DeliveryRow>, StoreError> {
+            Ok(sqlx::query_as("SELECT * FROM deliveries WHERE id = $1").bind(id).fetch_optional(&self.pool).await?)
+        }
+
+        async fn list_deliveries(
+            &self,
+            hook_id: &str,
+            before: Option<(i64, String)>,
+            limit: i64,
+        ) -> Result<Vec<DeliveryRow>, StoreError> {
+            let rows = match before {
+                None => {
+                    sqlx::query_as("SELECT * FROM deliveries WHERE hook_id = $1 ORDER BY received_at DESC, id DESC LIMIT $2")
+                        .bind(hook_id)
+                        .bind(limit)
+                        .fetch_all(&self.pool)
+                        .await?
+                }
+                Some((at, id)) => {
+                    sqlx::query_as(
+                        "SELECT * FROM deliveries WHERE hook_id = $1 AND (received_at < $2 OR (received_at = $2 AND id < $3)) \
+                         ORDER BY received_at DESC, id DESC LIMIT $4",
+                    )
+                    .bind(hook_id)
+                    .bind(at)
+                    .bind(id)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?
+                }
+            };
+            Ok(rows)
+        }
+
+        async fn purge(&self, deliveries_before: i64, ids_before: i64) -> Result<u64, StoreError> {
+            let gone = sqlx::query("DELETE FROM deliveries WHERE received_at < $1")
+                .bind(deliveries_before)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+            sqlx::query("DELETE FROM delivery_ids WHERE created_at < $1").bind(ids_before).execute(&self.pool).await?;
+            Ok(gone)
+        }
+
+        async fn get_run(&self, id: &str) -> Result<Option<RunRow>, StoreError> {
+            Ok(sqlx::query_as("SELECT * FROM runs WHERE id = $1").bind(id).fetch_optional(&self.pool).await?)
+        }
+
+        async fn count_runs(&self, pipeline_id: &str) -> Result<i64, StoreError> {
+            let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM runs WHERE pipeline_id = $1")
+                .bind(pipeline_id)
+                .fetch_one(&self.pool)
+                .await?;
+            Ok(n)
+        }
+
         $($extra)*
         }
     };

@@ -39,7 +39,7 @@ impl SqliteStore {
     }
 }
 
-impl_store!(SqliteStore, {
+impl_store!(SqliteStore, begin_write = "BEGIN IMMEDIATE", {
     fn backend(&self) -> &'static str {
         "sqlite"
     }
