@@ -57,8 +57,15 @@ impl Application {
         self.state.store.clone()
     }
 
-    /// Runs until SIGTERM or Ctrl-C, then shuts down gracefully.
+    /// Runs until SIGTERM or Ctrl-C, then shuts down gracefully: stops accepting, lets requests
+    /// in flight finish (up to 30 s), then returns.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            tracing::info!("shutdown requested: finishing requests in flight");
+            handle.stop(true).await;
+        });
         self.server.await
     }
 }
@@ -78,6 +85,8 @@ fn serve(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Se
             }))
     })
     .listen(listener)?
+    // Signals are handled in `run_until_stopped`, so that Ctrl-C is as graceful as SIGTERM.
+    .disable_signals()
     .shutdown_timeout(30)
     .run();
     Ok(server)
@@ -132,4 +141,26 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut file = options.open(path)?;
     file.write_all(bytes)?;
     file.sync_all()
+}
+
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
 }

@@ -1,6 +1,6 @@
 //! Storage: one [`Store`] trait, two concrete backends (SQLite and PostgreSQL).
 //!
-//! The SQL both dialects share lives once, in the `shared_queries!` macro; each backend module
+//! The SQL both dialects share lives once, in the `impl_store!` macro (store/shared.rs); each backend module
 //! adds what differs (connection set-up, migrations, claims).
 
 mod error;

@@ -164,8 +164,13 @@ fn a_bad_setting_stops_hookgate_with_one_line_naming_it() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("hookgate.toml"));
 }
 
-/// Starts `hookgate serve`, waits for readiness, runs `body`, sends SIGTERM, returns stderr.
-async fn with_server(work: &Path, env: &[(&str, &str)], body: impl AsyncFnOnce(&str)) -> String {
+/// Starts `hookgate serve`, waits for readiness, runs `body`, sends `signal`, checks the shutdown is graceful, returns stderr.
+async fn with_server(
+    work: &Path,
+    env: &[(&str, &str)],
+    signal: &str,
+    body: impl AsyncFnOnce(&str),
+) -> String {
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let log_path = work.join("serve.log");
@@ -218,8 +223,16 @@ async fn with_server(work: &Path, env: &[(&str, &str)], body: impl AsyncFnOnce(&
         assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
         std::thread::sleep(Duration::from_millis(50));
     };
-    assert!(status.success(), "graceful shutdown exits 0, got {status}");
-    std::fs::read_to_string(&log_path).unwrap()
+    assert!(
+        status.success(),
+        "graceful shutdown on {signal} exits 0, got {status}"
+    );
+    let logs = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        logs.contains("shutdown requested"),
+        "{signal} starts a graceful shutdown"
+    );
+    logs
 }
 
 /// Everything secret that one walkthrough produces: tokens and hook/pipeline secrets.
@@ -332,7 +345,7 @@ async fn serve_on_defaults_then_sigterm_and_no_secret_in_logs() {
     assert!(out.status.success());
     let admin = last_line(&out);
     let mut secrets = Vec::new();
-    let logs = with_server(work.path(), &[], async |base: &str| {
+    let logs = with_server(work.path(), &[], "-TERM", async |base: &str| {
         secrets = walkthrough(base, &admin).await;
     })
     .await;
@@ -390,9 +403,11 @@ async fn serve_on_postgres_logs_no_secret() {
         &["token", "create", "--admin", "--name", "root"],
     ));
     let mut secrets = Vec::new();
+    // Ctrl-C (SIGINT) is as graceful as SIGTERM.
     let logs = with_server(
         work.path(),
         &[env[0], env[1], ("HOOKGATE_LOG_FORMAT", "json")],
+        "-INT",
         async |base: &str| {
             secrets = walkthrough(base, &admin).await;
         },
