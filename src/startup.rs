@@ -12,6 +12,8 @@ use crate::api::{self, AppState};
 use crate::config::{DatabaseKind, Settings};
 use crate::crypto::MasterKey;
 use crate::error::ApiError;
+use crate::ingest::committer::Committer;
+use crate::ingest::handler::IngestState;
 use crate::store::{self, Store};
 
 /// A built, bound server that has not started running yet.
@@ -34,12 +36,13 @@ impl Application {
             settings.public_url = format!("http://{bound}");
         }
         tracing::info!(listen = %bound, database = store.backend(), "hookgate is listening");
+        let ingest = web::Data::new(IngestState::new(Committer::start(store.clone())));
         let state = web::Data::new(AppState {
             store,
             key: Arc::new(key),
             settings: Arc::new(settings),
         });
-        let server = serve(listener, state.clone())?;
+        let server = serve(listener, state.clone(), ingest)?;
         Ok(Self {
             port: bound.port(),
             server,
@@ -70,12 +73,18 @@ impl Application {
     }
 }
 
-fn serve(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Server> {
+fn serve(
+    listener: TcpListener,
+    state: web::Data<AppState>,
+    ingest: web::Data<IngestState>,
+) -> anyhow::Result<Server> {
     let server = HttpServer::new(move || {
         App::new()
             .wrap(middleware::from_fn(crate::telemetry::request_span))
             .app_data(state.clone())
+            .app_data(ingest.clone())
             .configure(api::configure)
+            .configure(crate::ingest::handler::routes)
             .default_service(web::to(|| async {
                 Err::<HttpResponse, _>(ApiError::new(
                     actix_web::http::StatusCode::NOT_FOUND,

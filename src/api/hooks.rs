@@ -62,6 +62,9 @@ pub struct HookIn {
     pub tolerance_secs: Option<u64>,
     #[serde(default)]
     pub accept_legacy_sha1: bool,
+    /// The header holding the sender's delivery id (dedup); the preset's by default.
+    #[serde(default)]
+    pub delivery_id_header: Option<String>,
 }
 
 /// The body of `PATCH /hooks/{hk}`: any subset of the fields.
@@ -78,6 +81,7 @@ pub struct HookPatch {
     pub settings: Option<HookSettings>,
     pub tolerance_secs: Option<u64>,
     pub accept_legacy_sha1: Option<bool>,
+    pub delivery_id_header: Option<String>,
 }
 
 /// The body of `POST /hooks/{hk}/rotate-secret`.
@@ -206,6 +210,7 @@ pub async fn create(
         settings: body.settings,
         tolerance_secs: body.tolerance_secs,
         accept_legacy_sha1: body.accept_legacy_sha1,
+        delivery_id_header: body.delivery_id_header,
     };
     let mut errors = check_name("name", &body.name)
         .err()
@@ -299,6 +304,7 @@ pub async fn update(
     config.settings = p.settings.unwrap_or(config.settings);
     config.tolerance_secs = p.tolerance_secs.or(config.tolerance_secs);
     config.accept_legacy_sha1 = p.accept_legacy_sha1.unwrap_or(config.accept_legacy_sha1);
+    config.delivery_id_header = p.delivery_id_header.or(config.delivery_id_header);
     if let Err(e) = config.compile(&row.provider) {
         errors.extend(e);
     }

@@ -3,7 +3,7 @@
 pub mod auth;
 mod extract;
 mod health;
-mod hooks;
+pub mod hooks;
 mod openapi;
 mod pipelines;
 mod projects;

@@ -40,6 +40,10 @@ pub struct HookConfig {
     /// `github`: also accept the legacy SHA-1 `X-Hub-Signature`.
     #[serde(default)]
     pub accept_legacy_sha1: bool,
+    /// The header holding the sender's delivery id, used for dedup. Replaces the preset's
+    /// (for `generic`, which has none, dedup is off unless this is set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_id_header: Option<String>,
 }
 
 impl Default for HookConfig {
@@ -52,6 +56,7 @@ impl Default for HookConfig {
             settings: HookSettings::default(),
             tolerance_secs: None,
             accept_legacy_sha1: false,
+            delivery_id_header: None,
         }
     }
 }
@@ -92,6 +97,14 @@ impl HookConfig {
                 "secret_header_name",
                 "is not a valid header name",
             ));
+        }
+        if let Some(h) = &self.delivery_id_header {
+            if actix_web::http::header::HeaderName::from_bytes(h.as_bytes()).is_err() {
+                errors.push(FieldError::new(
+                    "delivery_id_header",
+                    "is not a valid header name",
+                ));
+            }
         }
         if let Some(t) = self.tolerance_secs {
             if t == 0 || t > MAX_TOLERANCE_SECS {

@@ -1,5 +1,14 @@
 //! Ingest: what happens to a request on `POST /hooks/{hk}` before it becomes a run.
 //!
-//! `signature` checks the provider's signature over the raw bytes, before anything is parsed.
+//! - `signature` checks the provider's signature over the raw bytes, before anything is parsed.
+//! - `body` parses JSON or GitHub's form mode.
+//! - `hooks` keeps hooks compiled; `record` builds request-log rows.
+//! - `committer` groups concurrent commits into one transaction.
+//! - `handler` is the route, in the order SPEC §4 gives.
 
+pub mod body;
+pub mod committer;
+pub mod handler;
+pub mod hooks;
+pub mod record;
 pub mod signature;

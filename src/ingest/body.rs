@@ -1,0 +1,107 @@
+//! Parsing an ingest body: JSON, or a form with a `payload` field (GitHub's form mode).
+
+use serde_json::Value;
+
+/// Why a body could not be parsed; maps to 400 `invalid_body` or 415 `unsupported_media_type`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BodyError {
+    #[error("the body is not valid JSON: {0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+impl BodyError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            BodyError::Invalid(_) => "invalid_body",
+            BodyError::Unsupported(_) => "unsupported_media_type",
+        }
+    }
+}
+
+/// Parses `body` by its content type. A missing content type is read as JSON.
+pub fn parse_body(content_type: Option<&str>, body: &[u8]) -> Result<Value, BodyError> {
+    let media = content_type.map(|c| {
+        c.split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase()
+    });
+    match media.as_deref() {
+        None | Some("") | Some("application/json") | Some("text/json") => parse_json(body),
+        Some(m) if m.ends_with("+json") => parse_json(body),
+        Some("application/x-www-form-urlencoded") => {
+            let fields: Vec<(String, String)> =
+                serde_urlencoded::from_bytes(body).map_err(|e| BodyError::Invalid(format!("the form does not parse: {e}")))?;
+            match fields.into_iter().find(|(k, _)| k == "payload") {
+                Some((_, payload)) => parse_json(payload.as_bytes()),
+                None => Err(BodyError::Unsupported("a form body needs a payload field holding JSON".into())),
+            }
+        }
+        Some(other) => Err(BodyError::Unsupported(format!(
+            "content type {other:?} is not supported; send application/json or a form with a payload field"
+        ))),
+    }
+}
+
+fn parse_json(bytes: &[u8]) -> Result<Value, BodyError> {
+    serde_json::from_slice(bytes).map_err(|e| BodyError::Invalid(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn json_and_form_payloads() {
+        assert_eq!(
+            parse_body(Some("application/json; charset=utf-8"), b"{\"a\":1}"),
+            Ok(json!({"a": 1}))
+        );
+        assert_eq!(parse_body(None, b"[1]"), Ok(json!([1])));
+        assert_eq!(
+            parse_body(Some("application/vnd.api+json"), b"{}"),
+            Ok(json!({}))
+        );
+        let form = format!("payload={}", "%7B%22ref%22%3A%22main%22%7D");
+        assert_eq!(
+            parse_body(Some("application/x-www-form-urlencoded"), form.as_bytes()),
+            Ok(json!({"ref": "main"}))
+        );
+    }
+
+    #[test]
+    fn errors() {
+        assert!(matches!(
+            parse_body(Some("application/json"), b""),
+            Err(BodyError::Invalid(_))
+        ));
+        assert!(matches!(
+            parse_body(Some("application/json"), b"\xff\xfe"),
+            Err(BodyError::Invalid(_))
+        ));
+        assert!(matches!(
+            parse_body(Some("text/plain"), b"{}"),
+            Err(BodyError::Unsupported(_))
+        ));
+        assert!(matches!(
+            parse_body(Some("application/x-www-form-urlencoded"), b"a=1"),
+            Err(BodyError::Unsupported(_))
+        ));
+        let deep = "[".repeat(10_000) + &"]".repeat(10_000);
+        assert!(matches!(
+            parse_body(None, deep.as_bytes()),
+            Err(BodyError::Invalid(_))
+        ));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics(ct in proptest::option::of(".{0,40}"), body in proptest::collection::vec(proptest::num::u8::ANY, 0..256)) {
+            let _ = parse_body(ct.as_deref(), &body);
+        }
+    }
+}

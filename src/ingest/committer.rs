@@ -1,0 +1,102 @@
+//! Group commit: concurrent ingests share one transaction, and so one fsync.
+//!
+//! Each request sends its write to one committer task and waits for its own result. While a
+//! commit is in flight, new writes queue; the next commit takes all of them (up to a cap).
+//! A batch that fails as a whole is retried one write at a time, so one bad write cannot fail
+//! its neighbours.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::store::{IngestResult, IngestWrite, Store, StoreError};
+
+/// Most writes in one transaction.
+const MAX_BATCH: usize = 256;
+/// Writes waiting for the committer before senders wait for room.
+const QUEUE: usize = 4096;
+
+struct Job {
+    write: IngestWrite,
+    reply: Option<oneshot::Sender<Result<IngestResult, StoreError>>>,
+}
+
+/// A handle to the committer task.
+#[derive(Clone)]
+pub struct Committer {
+    tx: mpsc::Sender<Job>,
+}
+
+impl Committer {
+    /// Starts the committer task on the current runtime.
+    pub fn start(store: Arc<dyn Store>) -> Self {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        tokio::spawn(run(store, rx));
+        Self { tx }
+    }
+
+    /// Commits `write` and waits until it is durable (or failed).
+    pub async fn commit(&self, write: IngestWrite) -> Result<IngestResult, CommitError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Job {
+                write,
+                reply: Some(reply),
+            })
+            .await
+            .map_err(|_| CommitError::Stopped)?;
+        answer
+            .await
+            .map_err(|_| CommitError::Stopped)?
+            .map_err(CommitError::Store)
+    }
+
+    /// Records `write` without waiting (for rejected requests). When the queue is full the
+    /// record is dropped: a flood of bad requests must not become a flood of writes.
+    pub fn record(&self, write: IngestWrite) -> bool {
+        self.tx.try_send(Job { write, reply: None }).is_ok()
+    }
+}
+
+/// Why a commit did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    #[error("the committer has stopped")]
+    Stopped,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>) {
+    let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        let (writes, replies): (Vec<IngestWrite>, Vec<_>) =
+            jobs.drain(..).map(|j| (j.write, j.reply)).unzip();
+        match store.commit_ingest(&writes).await {
+            Ok(results) => {
+                for (reply, result) in replies.into_iter().zip(results) {
+                    if let Some(reply) = reply {
+                        let _ = reply.send(Ok(result));
+                    }
+                }
+            }
+            Err(e) if writes.len() == 1 => {
+                if let Some(Some(reply)) = replies.into_iter().next() {
+                    let _ = reply.send(Err(e));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, batch = writes.len(), "group commit failed; committing one by one");
+                for (write, reply) in writes.iter().zip(replies) {
+                    let result = store
+                        .commit_ingest(std::slice::from_ref(write))
+                        .await
+                        .map(|mut r| r.remove(0));
+                    if let Some(reply) = reply {
+                        let _ = reply.send(result);
+                    }
+                }
+            }
+        }
+    }
+}
