@@ -37,6 +37,11 @@ impl Application {
         }
         tracing::info!(listen = %bound, database = store.backend(), "hookgate is listening");
         let ingest = web::Data::new(IngestState::new(Committer::start(store.clone())));
+        crate::ingest::retention::spawn(
+            store.clone(),
+            settings.delivery_retention_days,
+            settings.dedup_window_days,
+        );
         let state = web::Data::new(AppState {
             store,
             key: Arc::new(key),

@@ -1,12 +1,14 @@
 //! The management API under `/api/v1`, plus health, readiness and the OpenAPI document.
 
 pub mod auth;
+mod deliveries;
 mod extract;
 mod health;
 pub mod hooks;
 mod openapi;
 mod pipelines;
 mod projects;
+mod runs;
 mod secrets;
 mod tokens;
 
@@ -41,7 +43,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(tokens::routes)
                 .configure(pipelines::routes)
                 .configure(secrets::routes)
-                .configure(hooks::routes),
+                .configure(hooks::routes)
+                .configure(deliveries::routes)
+                .configure(runs::routes),
         )
         .service(
             utoipa_swagger_ui::SwaggerUi::new("/api/docs/{_:.*}")

@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{health, hooks, pipelines, projects, secrets, tokens};
+use super::{deliveries, health, hooks, pipelines, projects, runs, secrets, tokens};
 
 /// The document; every handler is listed here.
 #[derive(OpenApi)]
@@ -16,6 +16,9 @@ use super::{health, hooks, pipelines, projects, secrets, tokens};
         pipelines::create, pipelines::list, pipelines::get_one, pipelines::replace, pipelines::remove,
         secrets::put_secret, secrets::list, secrets::remove,
         hooks::create, hooks::list, hooks::get_one, hooks::update, hooks::remove, hooks::rotate,
+        deliveries::list, deliveries::get_one, deliveries::replay,
+        runs::get_one,
+        crate::ingest::handler::receive,
     ),
     components(schemas(crate::error::ErrorBody, crate::domain::FieldError)),
     modifiers(&BearerAuth),

@@ -154,11 +154,41 @@ pub async fn receive(
 
     let mut delivery = new_delivery(&delivery_id, &hook, &req, received_at, &body, true);
     delivery.verification = verification.to_string();
-    let content_type = req
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok());
-    let parsed = match parse_body(content_type, &body) {
+    let query: Vec<(String, String)> =
+        serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
+    let incoming = Incoming {
+        header: &header,
+        query: &query,
+        content_type: req
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        body: &body,
+    };
+    accept(&app, &ingest, &hook, delivery, incoming, true).await
+}
+
+/// A verified request, as `accept` reads it (from the wire, or from the request log for a replay).
+pub struct Incoming<'a> {
+    pub header: &'a dyn Fn(&str) -> Option<String>,
+    pub query: &'a [(String, String)],
+    pub content_type: Option<&'a str>,
+    pub body: &'a [u8],
+}
+
+/// Everything after verification: parse → variables → filters → dedup (when `dedup`) →
+/// durable enqueue → answer. `delivery` has the request's facts filled in.
+pub async fn accept(
+    app: &AppState,
+    ingest: &IngestState,
+    hook: &LoadedHook,
+    mut delivery: DeliveryRow,
+    incoming: Incoming<'_>,
+    dedup: bool,
+) -> Result<HttpResponse, ApiError> {
+    let header = incoming.header;
+    let delivery_id = delivery.id.clone();
+    let parsed = match parse_body(incoming.content_type, incoming.body) {
         Ok(v) => v,
         Err(e) => {
             let status = if e.code() == "invalid_body" {
@@ -167,7 +197,7 @@ pub async fn receive(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE
             };
             return Err(reject(
-                &ingest,
+                ingest,
                 delivery,
                 ApiError::new(status, e.code(), e.to_string()),
             ));
@@ -193,16 +223,15 @@ pub async fn receive(
 
     let provider_delivery_id = match &hook.config.delivery_id_header {
         Some(h) => header(&h.to_ascii_lowercase()),
-        None => read_source(provider.delivery_id_source(), &header, &parsed),
+        None => read_source(provider.delivery_id_source(), header, &parsed),
     };
-    let event = read_source(provider.event_source(), &header, &parsed);
+    let event = read_source(provider.event_source(), header, &parsed);
     delivery.provider_delivery_id = provider_delivery_id.clone();
     delivery.event = event.clone();
 
-    let query: Vec<(String, String)> =
-        serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
     let query_fn = |name: &str| {
-        query
+        incoming
+            .query
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.clone())
@@ -215,8 +244,8 @@ pub async fn receive(
         "action_type".into(),
         hook.compiled.action_type.clone().into(),
     );
-    variables.insert("received_at".into(), rfc3339(received_at).into());
-    match hook.compiled.variables.extract(&parsed, &header, &query_fn) {
+    variables.insert("received_at".into(), rfc3339(delivery.received_at).into());
+    match hook.compiled.variables.extract(&parsed, header, &query_fn) {
         Ok(declared) => variables.extend(declared),
         Err(problems) => {
             delivery.problems = serde_json::to_string(&problems).ok();
@@ -227,7 +256,7 @@ pub async fn receive(
                 format!("invalid variables: {}", names.join(", ")),
             )
             .with_details(&problems);
-            return Err(reject(&ingest, delivery, err));
+            return Err(reject(ingest, delivery, err));
         }
     }
     delivery.variables = Some(Value::Object(variables.clone()).to_string());
@@ -237,7 +266,7 @@ pub async fn receive(
         delivery.outcome = "ignored".into();
         delivery.filter_reason = Some(reason.clone());
         commit(
-            &ingest,
+            ingest,
             IngestWrite {
                 delivery,
                 run: None,
@@ -249,17 +278,22 @@ pub async fn receive(
             .json(json!({ "ignored": true, "reason": reason, "delivery_id": delivery_id })));
     }
 
-    let run = new_run(&hook, &delivery_id, &variables, received_at);
+    let run = new_run(hook, &delivery, &variables);
     let run_id = run.id.clone();
     delivery.status_code = 202;
     delivery.outcome = "accepted".into();
     delivery.run_id = Some(run_id.clone());
-    let write = IngestWrite {
-        delivery,
-        run: Some(run),
-        dedup_key: provider_delivery_id,
-    };
-    match commit(&ingest, write).await? {
+    let dedup_key = provider_delivery_id.filter(|_| dedup);
+    match commit(
+        ingest,
+        IngestWrite {
+            delivery,
+            run: Some(run),
+            dedup_key,
+        },
+    )
+    .await?
+    {
         IngestResult::Duplicate { run_id } => Ok(HttpResponse::Ok()
             .json(json!({ "duplicate": true, "run_id": run_id, "delivery_id": delivery_id }))),
         _ => Ok(HttpResponse::Accepted().json(json!({
@@ -302,26 +336,24 @@ fn read_source(
     .filter(|s| !s.is_empty() && s.len() <= 256)
 }
 
-fn new_run(
-    hook: &LoadedHook,
-    delivery_id: &str,
-    variables: &Map<String, Value>,
-    created_at: i64,
-) -> RunRow {
+fn new_run(hook: &LoadedHook, delivery: &DeliveryRow, variables: &Map<String, Value>) -> RunRow {
     RunRow {
         id: new_id(IdKind::Run),
         pipeline_id: hook.pipeline_id.clone(),
         project_id: hook.project_id.clone(),
         hook_id: Some(hook.id.clone()),
-        delivery_id: Some(delivery_id.to_string()),
+        delivery_id: Some(delivery.id.clone()),
         status: "queued".into(),
         reason: None,
         variables: Value::Object(variables.clone()).to_string(),
-        triggered_by: format!("hook:{}", hook.id),
+        triggered_by: match &delivery.replay_of {
+            Some(original) => format!("replay:{original}"),
+            None => format!("hook:{}", hook.id),
+        },
         concurrency_key: None,
         attempt: 0,
         lease_expires_at: None,
-        created_at,
+        created_at: delivery.received_at,
         started_at: None,
         finished_at: None,
     }
@@ -337,7 +369,7 @@ async fn commit(ingest: &IngestState, write: IngestWrite) -> Result<IngestResult
 }
 
 /// Records an authenticated request that was refused, without waiting, and returns the error.
-fn reject(ingest: &IngestState, mut delivery: DeliveryRow, err: ApiError) -> ApiError {
+pub fn reject(ingest: &IngestState, mut delivery: DeliveryRow, err: ApiError) -> ApiError {
     delivery.status_code = err.status.as_u16() as i64;
     delivery.outcome = "rejected".into();
     delivery.error = Some(err.code.to_string());

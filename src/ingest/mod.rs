@@ -11,4 +11,5 @@ pub mod committer;
 pub mod handler;
 pub mod hooks;
 pub mod record;
+pub mod retention;
 pub mod signature;

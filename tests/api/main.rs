@@ -4,6 +4,7 @@ mod helpers;
 
 mod cli;
 mod contract;
+mod deliveries;
 mod hooks;
 mod pipelines;
 mod projects;
