@@ -1,4 +1,4 @@
-//! The command line: `hookgate serve | migrate | project create | token create`.
+//! The command line: `hookgate serve | migrate | project create | token create | send`.
 
 use std::path::PathBuf;
 
@@ -35,6 +35,26 @@ pub enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Sign a JSON file the way a provider would and POST it to a hook URL (to test a setup).
+    Send {
+        /// The hook URL (`…/hooks/hk_…`).
+        #[arg(long)]
+        url: String,
+        /// github, gitlab, bitbucket, gitea, stripe, shopify, slack, paddle, standard-webhooks or generic.
+        #[arg(long, default_value = "github")]
+        provider: String,
+        /// The hook's secret (or set HOOKGATE_SEND_SECRET, which keeps it out of shell history).
+        #[arg(long, env = "HOOKGATE_SEND_SECRET", hide_env_values = true)]
+        secret: String,
+        /// The event name sent in the provider's event header (e.g. push).
+        #[arg(long)]
+        event: Option<String>,
+        /// The delivery id sent in the provider's delivery header; random when absent.
+        #[arg(long)]
+        delivery_id: Option<String>,
+        /// The JSON payload file.
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -65,6 +85,24 @@ pub enum TokenCommand {
 /// Runs a parsed command with loaded settings.
 pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
     match command {
+        Command::Send {
+            url,
+            provider,
+            secret,
+            event,
+            delivery_id,
+            file,
+        } => {
+            send(
+                &url,
+                &provider,
+                &secret,
+                event.as_deref(),
+                delivery_id,
+                &file,
+            )
+            .await?
+        }
         Command::Serve => {
             Application::build(settings)
                 .await?
@@ -114,6 +152,55 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             );
             println!("{}", token.expose_secret());
         }
+    }
+    Ok(())
+}
+
+/// Signs `file` as `provider` would and POSTs it; prints the status and the answer.
+async fn send(
+    url: &str,
+    provider: &str,
+    secret: &str,
+    event: Option<&str>,
+    delivery_id: Option<String>,
+    file: &std::path::Path,
+) -> anyhow::Result<()> {
+    use crate::ingest::signature::{sign, Provider, VerifyConfig};
+    let Some(provider) = Provider::parse(provider) else {
+        bail!("unknown provider {provider:?}")
+    };
+    let body = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let delivery_id = delivery_id
+        .unwrap_or_else(|| crate::domain::ids::new_id(crate::domain::ids::IdKind::Event));
+    let now = crate::domain::time::now_ms() / 1000;
+    let mut request = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json");
+    for (name, value) in sign(
+        &VerifyConfig::new(provider),
+        secret,
+        &body,
+        now,
+        Some(&delivery_id),
+        event,
+    ) {
+        request = request.header(name, value);
+    }
+    let response = request
+        .body(body)
+        .send()
+        .await
+        .with_context(|| format!("sending to {url}"))?;
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    println!(
+        "{} {}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("")
+    );
+    println!("{text}");
+    if !status.is_success() {
+        bail!("the hook answered {}", status.as_u16());
     }
     Ok(())
 }

@@ -347,6 +347,7 @@ async fn serve_on_defaults_then_sigterm_and_no_secret_in_logs() {
     let mut secrets = Vec::new();
     let logs = with_server(work.path(), &[], "-TERM", async |base: &str| {
         secrets = walkthrough(base, &admin).await;
+        secrets.push(send_a_push(work.path(), base, &admin).await);
     })
     .await;
     assert!(
@@ -424,4 +425,64 @@ async fn serve_on_postgres_logs_no_secret() {
             &s[..6]
         );
     }
+}
+
+/// `hookgate send` signs a payload like GitHub and the hook accepts it; returns the hook secret.
+async fn send_a_push(work: &Path, base: &str, admin: &str) -> String {
+    let c = reqwest::Client::new();
+    let prj: serde_json::Value = c
+        .post(format!("{base}/api/v1/projects"))
+        .bearer_auth(admin)
+        .json(&json!({ "name": "send" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let pl: serde_json::Value = c
+        .post(format!("{base}/api/v1/projects/{}/pipelines", prj["id"].as_str().unwrap()))
+        .bearer_auth(admin)
+        .json(&json!({ "name": "d", "steps": [{ "name": "s", "action": "command", "program": "true" }] }))
+        .send().await.unwrap().json().await.unwrap();
+    let hook: serde_json::Value = c
+        .post(format!("{base}/api/v1/pipelines/{}/hooks/incoming", pl["id"].as_str().unwrap()))
+        .bearer_auth(admin)
+        .json(&json!({ "name": "gh", "provider": "github", "settings": { "variables": [{ "name": "git_ref", "path": "ref", "required": true }] } }))
+        .send().await.unwrap().json().await.unwrap();
+    let (url, secret) = (
+        hook["url"].as_str().unwrap(),
+        hook["secret"].as_str().unwrap().to_string(),
+    );
+    let file = work.join("push.json");
+    std::fs::write(&file, br#"{"ref":"refs/heads/main","after":"abc"}"#).unwrap();
+    let file = file.to_str().unwrap();
+    let out = hookgate(
+        work,
+        &[("HOOKGATE_SEND_SECRET", &secret)],
+        &[
+            "send",
+            "--url",
+            url,
+            "--provider",
+            "github",
+            "--event",
+            "push",
+            file,
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.starts_with("202"),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("run_id"));
+    let out = hookgate(
+        work,
+        &[],
+        &["send", "--url", url, "--secret", "wrong", file],
+    );
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stdout).starts_with("401"));
+    secret
 }
