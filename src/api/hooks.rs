@@ -65,6 +65,9 @@ pub struct HookIn {
     /// The header holding the sender's delivery id (dedup); the preset's by default.
     #[serde(default)]
     pub delivery_id_header: Option<String>,
+    /// Verified deliveries accepted per minute; more answer 429.
+    #[serde(default)]
+    pub rate_limit_per_minute: Option<u32>,
 }
 
 /// The body of `PATCH /hooks/{hk}`: any subset of the fields.
@@ -82,6 +85,7 @@ pub struct HookPatch {
     pub tolerance_secs: Option<u64>,
     pub accept_legacy_sha1: Option<bool>,
     pub delivery_id_header: Option<String>,
+    pub rate_limit_per_minute: Option<u32>,
 }
 
 /// The body of `POST /hooks/{hk}/rotate-secret`.
@@ -211,6 +215,7 @@ pub async fn create(
         tolerance_secs: body.tolerance_secs,
         accept_legacy_sha1: body.accept_legacy_sha1,
         delivery_id_header: body.delivery_id_header,
+        rate_limit_per_minute: body.rate_limit_per_minute,
     };
     let mut errors = check_name("name", &body.name)
         .err()
@@ -305,6 +310,7 @@ pub async fn update(
     config.tolerance_secs = p.tolerance_secs.or(config.tolerance_secs);
     config.accept_legacy_sha1 = p.accept_legacy_sha1.unwrap_or(config.accept_legacy_sha1);
     config.delivery_id_header = p.delivery_id_header.or(config.delivery_id_header);
+    config.rate_limit_per_minute = p.rate_limit_per_minute.or(config.rate_limit_per_minute);
     if let Err(e) = config.compile(&row.provider) {
         errors.extend(e);
     }

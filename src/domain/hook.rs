@@ -44,6 +44,9 @@ pub struct HookConfig {
     /// (for `generic`, which has none, dedup is off unless this is set).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivery_id_header: Option<String>,
+    /// Verified deliveries accepted per minute (per process); more answer 429 with Retry-After.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit_per_minute: Option<u32>,
 }
 
 impl Default for HookConfig {
@@ -57,6 +60,7 @@ impl Default for HookConfig {
             tolerance_secs: None,
             accept_legacy_sha1: false,
             delivery_id_header: None,
+            rate_limit_per_minute: None,
         }
     }
 }
@@ -105,6 +109,12 @@ impl HookConfig {
                     "is not a valid header name",
                 ));
             }
+        }
+        if self.rate_limit_per_minute == Some(0) {
+            errors.push(FieldError::new(
+                "rate_limit_per_minute",
+                "must be at least 1 (leave it out for no limit)",
+            ));
         }
         if let Some(t) = self.tolerance_secs {
             if t == 0 || t > MAX_TOLERANCE_SECS {

@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 use super::body::parse_body;
 use super::committer::Committer;
 use super::hooks::{HookCache, LoadedHook};
-use super::record::{new_delivery, FailureBudget};
+use super::record::{new_delivery, MinuteBudget};
 use super::signature::{verify, Provider, Source};
 use crate::api::AppState;
 use crate::domain::ids::{new_id, IdKind};
@@ -22,11 +22,14 @@ use crate::store::{DeliveryRow, IngestResult, IngestWrite, RunRow};
 /// Unauthenticated failures recorded per hook per minute (per process).
 const FAILURES_RECORDED_PER_MINUTE: u32 = 20;
 
-/// Ingest's own state: compiled hooks, the group committer, the failure budget.
+/// Ingest's own state: compiled hooks, the group committer, the per-minute budgets.
 pub struct IngestState {
     pub hooks: HookCache,
     pub committer: Committer,
-    pub failures: FailureBudget,
+    /// Unauthenticated failures recorded, per hook.
+    pub failures: MinuteBudget,
+    /// Verified deliveries, per hook with a `rate_limit_per_minute`.
+    pub rate: MinuteBudget,
 }
 
 impl IngestState {
@@ -34,7 +37,8 @@ impl IngestState {
         Self {
             hooks: HookCache::default(),
             committer,
-            failures: FailureBudget::new(FAILURES_RECORDED_PER_MINUTE),
+            failures: MinuteBudget::default(),
+            rate: MinuteBudget::default(),
         }
     }
 }
@@ -154,6 +158,19 @@ pub async fn receive(
 
     let mut delivery = new_delivery(&delivery_id, &hook, &req, received_at, &body, true);
     delivery.verification = verification.to_string();
+    if let Some(limit) = hook.config.rate_limit_per_minute {
+        // Counted after verification, so forged requests cannot spend a sender's budget.
+        if !ingest.rate.allow(&hook.id, limit) {
+            let retry = 60 - (received_at / 1000 % 60) as u32;
+            let err = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("this hook takes at most {limit} deliveries a minute"),
+            )
+            .retry_after(retry.max(1));
+            return Err(reject(&ingest, delivery, err));
+        }
+    }
     let query: Vec<(String, String)> =
         serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
     let incoming = Incoming {
@@ -394,7 +411,10 @@ fn reject_unverified(
     err: ApiError,
     verification: Option<Value>,
 ) -> ApiError {
-    if ingest.failures.allow(&hook.id) {
+    if ingest
+        .failures
+        .allow(&hook.id, FAILURES_RECORDED_PER_MINUTE)
+    {
         let mut delivery = new_delivery(delivery_id, hook, req, received_at, body, false);
         if let Some(v) = verification {
             delivery.verification = v.to_string();

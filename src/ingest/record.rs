@@ -89,33 +89,27 @@ pub fn new_delivery(
     }
 }
 
-/// Per-hook budget for recording requests that failed before authentication.
-pub struct FailureBudget {
-    per_minute: u32,
+/// A count per key per clock minute: bounds the records of unauthenticated failures, and
+/// enforces a hook's `rate_limit_per_minute`. Per process.
+#[derive(Default)]
+pub struct MinuteBudget {
     spent: Mutex<HashMap<String, (i64, u32)>>,
 }
 
-impl FailureBudget {
-    pub fn new(per_minute: u32) -> Self {
-        Self {
-            per_minute,
-            spent: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// True when one more failure on `hook_id` may be recorded this minute.
-    pub fn allow(&self, hook_id: &str) -> bool {
+impl MinuteBudget {
+    /// True when one more event on `key` fits within `per_minute` this minute.
+    pub fn allow(&self, key: &str, per_minute: u32) -> bool {
         let minute = now_ms() / 60_000;
         let mut spent = self.spent.lock().expect("failure budget lock");
         if spent.len() > 10_000 {
             spent.retain(|_, (m, _)| *m == minute);
         }
-        let entry = spent.entry(hook_id.to_string()).or_insert((minute, 0));
+        let entry = spent.entry(key.to_string()).or_insert((minute, 0));
         if entry.0 != minute {
             *entry = (minute, 0);
         }
         entry.1 += 1;
-        entry.1 <= self.per_minute
+        entry.1 <= per_minute
     }
 }
 
@@ -125,9 +119,9 @@ mod tests {
 
     #[test]
     fn the_budget_caps_records_per_hook_per_minute() {
-        let budget = FailureBudget::new(3);
-        let allowed = (0..10).filter(|_| budget.allow("hk_a")).count();
+        let budget = MinuteBudget::default();
+        let allowed = (0..10).filter(|_| budget.allow("hk_a", 3)).count();
         assert_eq!(allowed, 3);
-        assert!(budget.allow("hk_b"));
+        assert!(budget.allow("hk_b", 3));
     }
 }

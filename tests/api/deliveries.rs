@@ -7,7 +7,11 @@ use serde_json::{json, Value};
 
 use crate::helpers::TestApp;
 
-crate::on_both_backends!(request_log_run_and_replay, deliveries_paginate_and_expire);
+crate::on_both_backends!(
+    request_log_run_and_replay,
+    deliveries_paginate_and_expire,
+    rate_limited_hooks_answer_429
+);
 
 /// Creates a GitHub hook declaring `ref`; returns (hook id, secret).
 async fn github_hook(app: &TestApp) -> (String, String) {
@@ -249,4 +253,60 @@ async fn deliveries_paginate_and_expire(app: TestApp) {
         s, 202,
         "a delivery id past the dedup window is new again: {b}"
     );
+}
+
+async fn rate_limited_hooks_answer_429(app: TestApp) {
+    let (hk, secret) = github_hook(&app).await;
+    let (s, b) = app
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/hooks/{hk}"),
+            Some(&app.admin_token),
+            Some(json!({ "rate_limit_per_minute": 1 })),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    // With a limit of 1 a minute, three quick sends see at most one minute boundary: one is refused.
+    let mut limited = 0;
+    for i in 0..3 {
+        let bytes = serde_json::to_vec(&json!({ "ref": "refs/heads/main" })).unwrap();
+        let mut req = app
+            .client
+            .post(format!("{}/hooks/{hk}", app.address))
+            .header("content-type", "application/json");
+        for (k, v) in sign(
+            &VerifyConfig::new(Provider::Github),
+            &secret,
+            &bytes,
+            now_ms() / 1000,
+            Some(&format!("r-{i}")),
+            None,
+        ) {
+            req = req.header(k, v);
+        }
+        let resp = req.body(bytes).send().await.unwrap();
+        if resp.status().as_u16() == 429 {
+            limited += 1;
+            let retry: u32 = resp.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!((1..=60).contains(&retry));
+            let body: Value = resp.json().await.unwrap();
+            assert_eq!(body["error"], "rate_limited");
+        } else {
+            assert_eq!(resp.status().as_u16(), 202);
+        }
+    }
+    assert!(limited >= 1, "the limit was enforced");
+    let (s, _) = app
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/hooks/{hk}"),
+            Some(&app.admin_token),
+            Some(json!({ "rate_limit_per_minute": 0 })),
+        )
+        .await;
+    assert_eq!(s, 422);
 }
