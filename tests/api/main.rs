@@ -5,6 +5,8 @@ mod helpers;
 mod cli;
 mod contract;
 mod hooks;
+mod ingest;
+mod ingest_support;
 mod pipelines;
 mod projects;
 mod roles;
