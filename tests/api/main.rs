@@ -6,6 +6,7 @@ mod cli;
 mod contract;
 mod hooks;
 mod ingest;
+mod ingest_flow;
 mod ingest_support;
 mod pipelines;
 mod projects;
