@@ -7,6 +7,7 @@ mod contract;
 mod hooks;
 mod ingest;
 mod ingest_flow;
+mod ingest_hostile;
 mod ingest_support;
 mod pipelines;
 mod projects;
