@@ -8,6 +8,7 @@ mod hooks;
 mod ingest;
 mod ingest_flow;
 mod ingest_hostile;
+mod ingest_outage;
 mod ingest_support;
 mod pipelines;
 mod projects;
