@@ -14,7 +14,7 @@ use crate::crypto::MasterKey;
 use crate::domain::hook::{CompiledHook, HookConfig};
 use crate::domain::ids::{looks_like, IdKind};
 use crate::error::ApiError;
-use crate::store::{HookRow, Store};
+use crate::store::{HookRow, Store, StoreError};
 
 /// A hook ready for ingest.
 pub struct LoadedHook {
@@ -50,7 +50,7 @@ impl HookCache {
         if !looks_like(IdKind::IncomingHook, id) {
             return Ok(None);
         }
-        let Some(row) = store.get_hook(id).await? else {
+        let Some(row) = store.get_hook(id).await.map_err(unavailable)? else {
             self.hooks.write().expect("hook cache lock").remove(id);
             return Ok(None);
         };
@@ -67,6 +67,15 @@ impl HookCache {
         hooks.insert(id.to_string(), loaded.clone());
         Ok(Some(loaded))
     }
+}
+
+/// Any failure to read the hook is answered 503 with Retry-After, like a failed commit, so that
+/// the sender retries: a PostgreSQL database refusing connections fails with SQLSTATE 55000,
+/// which the store does not class as unavailable, and that must not become a 500.
+fn unavailable(e: StoreError) -> ApiError {
+    let mut err = ApiError::unavailable();
+    err.source = Some(e.into());
+    err
 }
 
 fn load(row: HookRow, key: &MasterKey) -> Result<LoadedHook, ApiError> {
