@@ -66,6 +66,43 @@ fn one() -> u32 {
     1
 }
 
+/// How a run is limited, resolved when it is enqueued.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RunLimit {
+    /// The rendered key; `None` when runs are parallel.
+    pub key: Option<String>,
+    pub policy: Option<String>,
+    pub max: Option<i64>,
+}
+
+impl RunLimit {
+    /// Renders the pipeline's concurrency key over a run's variables. `parallel`, or no
+    /// concurrency block, means no limit.
+    pub fn resolve(
+        concurrency: Option<&Concurrency>,
+        vars: &serde_json::Map<String, Value>,
+    ) -> RunLimit {
+        match concurrency {
+            Some(c) if c.policy != "parallel" => RunLimit {
+                key: Some(template::render(&c.key, vars).unwrap_or_else(|_| c.key.clone())),
+                policy: Some(c.policy.clone()),
+                max: Some(c.max as i64),
+            },
+            _ => RunLimit::default(),
+        }
+    }
+}
+
+impl PipelineSpec {
+    /// The declared variables' defaults.
+    pub fn defaults(&self) -> serde_json::Map<String, Value> {
+        self.variables
+            .iter()
+            .filter_map(|v| Some((v.name.clone(), v.default_value.clone()?)))
+            .collect()
+    }
+}
+
 /// One step. Fields apply by `action`: `command` uses program/args/env/working_dir;
 /// `http` uses method/url/headers/body/expect_status.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

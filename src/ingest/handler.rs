@@ -15,6 +15,7 @@ use super::record::{new_delivery, MinuteBudget};
 use super::signature::{verify, Provider, Source};
 use crate::api::AppState;
 use crate::domain::ids::{new_id, IdKind};
+use crate::domain::pipeline::RunLimit;
 use crate::domain::time::{now_ms, rfc3339};
 use crate::error::ApiError;
 use crate::store::{DeliveryRow, IngestResult, IngestWrite, RunRow};
@@ -253,7 +254,7 @@ pub async fn accept(
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.clone())
     };
-    let mut variables = Map::new();
+    let mut variables = hook.defaults.clone();
     variables.insert("hook_id".into(), hook.id.clone().into());
     variables.insert("delivery_id".into(), delivery_id.clone().into());
     variables.insert("event".into(), event.unwrap_or_default().into());
@@ -354,6 +355,7 @@ fn read_source(
 }
 
 fn new_run(hook: &LoadedHook, delivery: &DeliveryRow, variables: &Map<String, Value>) -> RunRow {
+    let limit = RunLimit::resolve(hook.concurrency.as_ref(), variables);
     RunRow {
         id: new_id(IdKind::Run),
         pipeline_id: hook.pipeline_id.clone(),
@@ -367,12 +369,17 @@ fn new_run(hook: &LoadedHook, delivery: &DeliveryRow, variables: &Map<String, Va
             Some(original) => format!("replay:{original}"),
             None => format!("hook:{}", hook.id),
         },
-        concurrency_key: None,
+        concurrency_key: limit.key,
         attempt: 0,
         lease_expires_at: None,
         created_at: delivery.received_at,
         started_at: None,
         finished_at: None,
+        worker_id: None,
+        cancel_requested: false,
+        max_attempts: hook.max_attempts,
+        concurrency_policy: limit.policy,
+        concurrency_max: limit.max,
     }
 }
 

@@ -1,22 +1,25 @@
-//! Hooks as ingest needs them: compiled once, decrypted once, re-loaded when the hook changes.
+//! Hooks as ingest needs them: compiled once, decrypted once, re-loaded when the hook or its
+//! pipeline changes.
 //!
-//! Every request still reads the hook's row (one primary-key lookup), so a change made by
-//! another process is seen at once; only the compiling and decrypting are cached, keyed by the
-//! row's `updated_at`.
+//! Every request still reads the hook's row joined with its pipeline (one primary-key lookup),
+//! so a change made by another process is seen at once; only compiling and decrypting are
+//! cached, and a cached entry is used only while the stored text it came from is unchanged.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use secrecy::SecretString;
+use serde_json::{Map, Value};
 
 use crate::api::hooks::hook_secret_context;
 use crate::crypto::MasterKey;
 use crate::domain::hook::{CompiledHook, HookConfig};
 use crate::domain::ids::{looks_like, IdKind};
+use crate::domain::pipeline::{Concurrency, PipelineSpec};
 use crate::error::ApiError;
-use crate::store::{HookRow, Store, StoreError};
+use crate::store::{IngestHookRow, Store, StoreError};
 
-/// A hook ready for ingest.
+/// A hook ready for ingest, with what its runs need from the pipeline.
 pub struct LoadedHook {
     pub id: String,
     pub pipeline_id: String,
@@ -27,7 +30,44 @@ pub struct LoadedHook {
     pub secret: SecretString,
     /// The previous secret and when it stops verifying (rotation grace period).
     pub previous: Option<(SecretString, i64)>,
-    updated_at: i64,
+    /// The pipeline's concurrency block (its key is rendered per run).
+    pub concurrency: Option<Concurrency>,
+    /// 1 + the pipeline's `retries`.
+    pub max_attempts: i64,
+    /// Defaults of the pipeline's declared variables.
+    pub defaults: Map<String, Value>,
+    source: Source,
+}
+
+/// The stored text a cached entry was built from.
+#[derive(PartialEq)]
+struct Source {
+    hook_updated_at: i64,
+    pipeline_updated_at: i64,
+    is_active: bool,
+    provider: String,
+    config: String,
+    secret_ct: Vec<u8>,
+    prev_secret_ct: Option<Vec<u8>>,
+    prev_secret_expires_at: Option<i64>,
+    pipeline_spec: String,
+}
+
+impl Source {
+    fn of(row: &IngestHookRow) -> Self {
+        let h = &row.hook;
+        Self {
+            hook_updated_at: h.updated_at,
+            pipeline_updated_at: row.pipeline_updated_at,
+            is_active: h.is_active,
+            provider: h.provider.clone(),
+            config: h.config.clone(),
+            secret_ct: h.secret_ct.clone(),
+            prev_secret_ct: h.prev_secret_ct.clone(),
+            prev_secret_expires_at: h.prev_secret_expires_at,
+            pipeline_spec: row.pipeline_spec.clone(),
+        }
+    }
 }
 
 /// Compiled hooks by id.
@@ -50,16 +90,17 @@ impl HookCache {
         if !looks_like(IdKind::IncomingHook, id) {
             return Ok(None);
         }
-        let Some(row) = store.get_hook(id).await.map_err(unavailable)? else {
+        let Some(row) = store.get_hook_for_ingest(id).await.map_err(unavailable)? else {
             self.hooks.write().expect("hook cache lock").remove(id);
             return Ok(None);
         };
+        let source = Source::of(&row);
         if let Some(hit) = self.hooks.read().expect("hook cache lock").get(id) {
-            if hit.updated_at == row.updated_at && hit.is_active == row.is_active {
+            if hit.source == source {
                 return Ok(Some(hit.clone()));
             }
         }
-        let loaded = Arc::new(load(row, key)?);
+        let loaded = Arc::new(load(row, source, key)?);
         let mut hooks = self.hooks.write().expect("hook cache lock");
         if hooks.len() >= MAX_CACHED {
             hooks.clear();
@@ -70,43 +111,49 @@ impl HookCache {
 }
 
 /// Any failure to read the hook is answered 503 with Retry-After, like a failed commit, so that
-/// the sender retries: a PostgreSQL database refusing connections fails with SQLSTATE 55000,
-/// which the store does not class as unavailable, and that must not become a 500.
+/// the sender retries: whatever the database says, it must not become a 500.
 fn unavailable(e: StoreError) -> ApiError {
     let mut err = ApiError::unavailable();
     err.source = Some(e.into());
     err
 }
 
-fn load(row: HookRow, key: &MasterKey) -> Result<LoadedHook, ApiError> {
+fn load(row: IngestHookRow, source: Source, key: &MasterKey) -> Result<LoadedHook, ApiError> {
+    let h = row.hook;
     let internal =
-        |e: anyhow::Error| ApiError::internal(e.context(format!("loading hook {}", row.id)));
-    let config: HookConfig = serde_json::from_str(&row.config).map_err(|e| internal(e.into()))?;
-    let compiled = config.compile(&row.provider).map_err(|errors| {
+        |e: anyhow::Error| ApiError::internal(e.context(format!("loading hook {}", h.id)));
+    let config: HookConfig = serde_json::from_str(&h.config).map_err(|e| internal(e.into()))?;
+    let compiled = config.compile(&h.provider).map_err(|errors| {
         internal(anyhow::anyhow!(
             "stored settings no longer compile: {errors:?}"
         ))
     })?;
-    let context = hook_secret_context(&row.id);
+    let pipeline: PipelineSpec =
+        serde_json::from_str(&row.pipeline_spec).map_err(|e| internal(e.into()))?;
+    let context = hook_secret_context(&h.id);
     let secret = key
-        .open(&context, &row.secret_ct)
+        .open(&context, &h.secret_ct)
         .map_err(|e| internal(e.into()))?;
-    let previous = match (&row.prev_secret_ct, row.prev_secret_expires_at) {
+    let previous = match (&h.prev_secret_ct, h.prev_secret_expires_at) {
         (Some(ct), Some(until)) => Some((
             key.open(&context, ct).map_err(|e| internal(e.into()))?,
             until,
         )),
         _ => None,
     };
+    let defaults = pipeline.defaults();
     Ok(LoadedHook {
-        id: row.id,
-        pipeline_id: row.pipeline_id,
-        project_id: row.project_id,
-        is_active: row.is_active,
+        id: h.id,
+        pipeline_id: h.pipeline_id,
+        project_id: h.project_id,
+        is_active: h.is_active,
         config,
         compiled,
         secret,
         previous,
-        updated_at: row.updated_at,
+        concurrency: pipeline.concurrency,
+        max_attempts: 1 + pipeline.retries as i64,
+        defaults,
+        source,
     })
 }

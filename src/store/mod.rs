@@ -6,7 +6,7 @@
 mod error;
 mod model;
 #[macro_use]
-mod shared;
+pub(crate) mod shared;
 pub mod postgres;
 pub mod sqlite;
 
@@ -70,6 +70,57 @@ pub trait Store: Send + Sync + 'static {
 
     async fn get_run(&self, id: &str) -> Result<Option<RunRow>, StoreError>;
     async fn count_runs(&self, pipeline_id: &str) -> Result<i64, StoreError>;
+    /// A hook and its pipeline's definition, in one read (the ingest hot path).
+    async fn get_hook_for_ingest(&self, id: &str) -> Result<Option<IngestHookRow>, StoreError>;
+    /// Inserts a run on its own (manual runs, retries).
+    async fn insert_run(&self, run: &RunRow) -> Result<(), StoreError>;
+    /// Runs of a pipeline, newest first, filtered by status and `created_at >= since`, before
+    /// the `(created_at, id)` cursor.
+    async fn list_runs(
+        &self,
+        pipeline_id: &str,
+        status: Option<&str>,
+        since: Option<i64>,
+        before: Option<(i64, String)>,
+        limit: i64,
+    ) -> Result<Vec<RunRow>, StoreError>;
+
+    /// Claims the oldest queued run that its concurrency policy lets start, with a lease until
+    /// `now + lease_ms`, in a transaction that commits at once. Queued runs that a newer run of
+    /// the same key supersedes are marked `superseded` on the way.
+    async fn claim_run(
+        &self,
+        worker_id: &str,
+        lease_ms: i64,
+        now: i64,
+    ) -> Result<Option<RunRow>, StoreError>;
+    /// Extends the lease of `attempt`; fenced: a worker that lost the run learns it and changes nothing.
+    async fn heartbeat(
+        &self,
+        run_id: &str,
+        attempt: i64,
+        lease_until: i64,
+    ) -> Result<Lease, StoreError>;
+    /// Ends `attempt` with a final status; false when the attempt no longer holds the run.
+    async fn finish_run(
+        &self,
+        run_id: &str,
+        attempt: i64,
+        status: &str,
+        reason: Option<&str>,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// Hands a running attempt back to the queue (graceful shutdown).
+    async fn requeue_run(&self, run_id: &str, attempt: i64) -> Result<bool, StoreError>;
+    /// Writes a step's state, only while `attempt` holds the run.
+    async fn record_step(&self, attempt: i64, step: &StepRow) -> Result<bool, StoreError>;
+    async fn list_steps(&self, run_id: &str) -> Result<Vec<StepRow>, StoreError>;
+    /// Runs whose lease expired: re-queued when attempts remain, else `failed` with reason
+    /// `worker_lost`. Returns `(run id, new status)`.
+    async fn recover_expired(&self, now: i64) -> Result<Vec<(String, String)>, StoreError>;
+    /// Cancels a queued run at once, or asks a running one to stop. Returns the status after:
+    /// `cancelled`, `running` (cancel requested) or the run's final status; `None` if no run.
+    async fn request_cancel(&self, run_id: &str, now: i64) -> Result<Option<String>, StoreError>;
 }
 
 /// Connects to the database the settings name and applies its migrations.

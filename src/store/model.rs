@@ -81,6 +81,47 @@ pub struct RunRow {
     pub created_at: i64,
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
+    /// The worker holding the lease while running.
+    pub worker_id: Option<String>,
+    pub cancel_requested: bool,
+    /// 1 + the pipeline's `retries`: how many times a lost run is tried.
+    pub max_attempts: i64,
+    /// `queue` or `supersede` (NULL or `parallel`: no limit), resolved at enqueue.
+    pub concurrency_policy: Option<String>,
+    pub concurrency_max: Option<i64>,
+}
+
+/// One step of a run, with its log.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StepRow {
+    pub run_id: String,
+    pub idx: i64,
+    pub name: String,
+    /// `running`, `succeeded`, `failed`, `timed_out`, `cancelled`.
+    pub status: String,
+    pub exit_code: Option<i64>,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    pub log: String,
+}
+
+/// What a heartbeat learned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lease {
+    /// Still ours; `cancel` when someone asked to cancel the run.
+    Held { cancel: bool },
+    /// Another attempt owns the run now, or it is finished: stop and change nothing.
+    Lost,
+}
+
+/// A hook with what ingest needs of its pipeline, read in one query.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct IngestHookRow {
+    #[sqlx(flatten)]
+    pub hook: HookRow,
+    pub pipeline_name: String,
+    pub pipeline_spec: String,
+    pub pipeline_updated_at: i64,
 }
 
 /// One request received on an incoming hook (the request log).

@@ -34,7 +34,11 @@ impl PgStore {
     }
 }
 
-impl_store!(PgStore, begin_write = "BEGIN", {
+impl_store!(
+    PgStore,
+    begin_write = "BEGIN",
+    claim_candidates = "SELECT * FROM runs WHERE status = 'queued' ORDER BY created_at, id LIMIT 256 FOR UPDATE SKIP LOCKED",
+    key_lock = Some("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"), {
     fn backend(&self) -> &'static str {
         "postgres"
     }

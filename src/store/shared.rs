@@ -1,13 +1,50 @@
 //! The queries both dialects share, written once. `$1`-style placeholders work in SQLite and
 //! PostgreSQL alike, so each backend expands this macro inside its own `impl Store`.
 
+/// Inserts a run; bind with `bind_run!`.
+pub(crate) const RUN_INSERT: &str = "INSERT INTO runs (id, pipeline_id, project_id, hook_id, delivery_id, status, reason, \
+     variables, triggered_by, concurrency_key, attempt, lease_expires_at, created_at, started_at, finished_at, worker_id, \
+     cancel_requested, max_attempts, concurrency_policy, concurrency_max) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)";
+
+/// Binds every column of a `RunRow` to `RUN_INSERT`.
+macro_rules! bind_run {
+    ($query:expr, $run:expr) => {{
+        let r = $run;
+        $query
+            .bind(&r.id)
+            .bind(&r.pipeline_id)
+            .bind(&r.project_id)
+            .bind(&r.hook_id)
+            .bind(&r.delivery_id)
+            .bind(&r.status)
+            .bind(&r.reason)
+            .bind(&r.variables)
+            .bind(&r.triggered_by)
+            .bind(&r.concurrency_key)
+            .bind(r.attempt)
+            .bind(r.lease_expires_at)
+            .bind(r.created_at)
+            .bind(r.started_at)
+            .bind(r.finished_at)
+            .bind(&r.worker_id)
+            .bind(r.cancel_requested)
+            .bind(r.max_attempts)
+            .bind(&r.concurrency_policy)
+            .bind(r.concurrency_max)
+    }};
+}
+
 /// Expands to `impl Store for $ty` with the methods whose SQL is the same in both dialects,
 /// plus the backend's own methods given as `$extra`. The backend type needs a `pool` field;
 /// `begin_write` is the statement that opens a write transaction (SQLite: `BEGIN IMMEDIATE`,
-/// so the write lock is taken up front instead of failing on upgrade).
+/// so the write lock is taken up front instead of failing on upgrade); `claim_candidates` selects
+/// queued runs oldest first (PostgreSQL adds `FOR UPDATE SKIP LOCKED`); `key_lock` is an optional
+/// statement taking a transaction-scoped lock on a concurrency key (PostgreSQL: an advisory lock,
+/// so two processes cannot both start the last free slot of a key).
 /// (The whole impl is generated here because `#[async_trait]` must see every method.)
 macro_rules! impl_store {
-    ($ty:ty, begin_write = $begin:literal, { $($extra:tt)* }) => {
+    ($ty:ty, begin_write = $begin:literal, claim_candidates = $candidates:literal, key_lock = $key_lock:expr, { $($extra:tt)* }) => {
         #[async_trait::async_trait]
         impl Store for $ty {
         async fn ping(&self) -> Result<(), StoreError> {
@@ -248,28 +285,7 @@ macro_rules! impl_store {
                         }
                     }
                     if matches!(result, IngestResult::Accepted { .. }) {
-                        sqlx::query(
-                            "INSERT INTO runs (id, pipeline_id, project_id, hook_id, delivery_id, status, reason, variables, \
-                             triggered_by, concurrency_key, attempt, lease_expires_at, created_at, started_at, finished_at) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-                        )
-                        .bind(&run.id)
-                        .bind(&run.pipeline_id)
-                        .bind(&run.project_id)
-                        .bind(&run.hook_id)
-                        .bind(&run.delivery_id)
-                        .bind(&run.status)
-                        .bind(&run.reason)
-                        .bind(&run.variables)
-                        .bind(&run.triggered_by)
-                        .bind(&run.concurrency_key)
-                        .bind(run.attempt)
-                        .bind(run.lease_expires_at)
-                        .bind(run.created_at)
-                        .bind(run.started_at)
-                        .bind(run.finished_at)
-                        .execute(&mut *tx)
-                        .await?;
+                        bind_run!(sqlx::query($crate::store::shared::RUN_INSERT), run).execute(&mut *tx).await?;
                     }
                 }
                 let d = &delivery;
@@ -362,6 +378,237 @@ macro_rules! impl_store {
                 .fetch_one(&self.pool)
                 .await?;
             Ok(n)
+        }
+
+        async fn get_hook_for_ingest(&self, id: &str) -> Result<Option<IngestHookRow>, StoreError> {
+            Ok(sqlx::query_as(
+                "SELECT h.*, p.name AS pipeline_name, p.spec AS pipeline_spec, p.updated_at AS pipeline_updated_at \
+                 FROM incoming_hooks h JOIN pipelines p ON p.id = h.pipeline_id WHERE h.id = $1",
+            )
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
+        }
+
+        async fn insert_run(&self, run: &RunRow) -> Result<(), StoreError> {
+            bind_run!(sqlx::query($crate::store::shared::RUN_INSERT), run).execute(&self.pool).await?;
+            Ok(())
+        }
+
+        async fn list_runs(
+            &self,
+            pipeline_id: &str,
+            status: Option<&str>,
+            since: Option<i64>,
+            before: Option<(i64, String)>,
+            limit: i64,
+        ) -> Result<Vec<RunRow>, StoreError> {
+            let (before_at, before_id) = match before {
+                Some((at, id)) => (Some(at), Some(id)),
+                None => (None, None),
+            };
+            Ok(sqlx::query_as(
+                "SELECT * FROM runs WHERE pipeline_id = $1 AND ($2 IS NULL OR status = $2) \
+                 AND ($3 IS NULL OR created_at >= $3) \
+                 AND ($4 IS NULL OR created_at < $4 OR (created_at = $4 AND id < $5)) \
+                 ORDER BY created_at DESC, id DESC LIMIT $6",
+            )
+            .bind(pipeline_id)
+            .bind(status)
+            .bind(since)
+            .bind(before_at)
+            .bind(before_id)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?)
+        }
+
+        async fn claim_run(&self, worker_id: &str, lease_ms: i64, now: i64) -> Result<Option<RunRow>, StoreError> {
+            let mut tx = self.pool.begin_with($begin).await?;
+            let candidates: Vec<RunRow> = sqlx::query_as($candidates).fetch_all(&mut *tx).await?;
+            let mut blocked: std::collections::HashSet<(String, String)> = std::collections::HashSet::new();
+            for run in candidates {
+                let limited = match (&run.concurrency_key, run.concurrency_policy.as_deref()) {
+                    (Some(key), Some(policy @ ("queue" | "supersede"))) => Some((key.clone(), policy)),
+                    _ => None,
+                };
+                if let Some((key, policy)) = limited {
+                    let slot = (run.pipeline_id.clone(), key.clone());
+                    if blocked.contains(&slot) {
+                        continue;
+                    }
+                    let key_lock: Option<&str> = $key_lock;
+                    if let Some(lock) = key_lock {
+                        sqlx::query(lock).bind(format!("{}\u{1f}{}", run.pipeline_id, key)).execute(&mut *tx).await?;
+                    }
+                    if policy == "supersede" {
+                        let newer: Option<(String,)> = sqlx::query_as(
+                            "SELECT id FROM runs WHERE pipeline_id = $1 AND concurrency_key = $2 AND status = 'queued' \
+                             AND (created_at > $3 OR (created_at = $3 AND id > $4)) ORDER BY created_at DESC, id DESC LIMIT 1",
+                        )
+                        .bind(&run.pipeline_id)
+                        .bind(&key)
+                        .bind(run.created_at)
+                        .bind(&run.id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                        if let Some((newest,)) = newer {
+                            sqlx::query(
+                                "UPDATE runs SET status = 'superseded', reason = $2, finished_at = $3 WHERE id = $1 AND status = 'queued'",
+                            )
+                            .bind(&run.id)
+                            .bind(format!("superseded by {newest}"))
+                            .bind(now)
+                            .execute(&mut *tx)
+                            .await?;
+                            continue;
+                        }
+                    }
+                    let (running,): (i64,) = sqlx::query_as(
+                        "SELECT COUNT(*) FROM runs WHERE pipeline_id = $1 AND concurrency_key = $2 AND status = 'running'",
+                    )
+                    .bind(&run.pipeline_id)
+                    .bind(&key)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    if running >= run.concurrency_max.unwrap_or(1) {
+                        blocked.insert(slot);
+                        continue;
+                    }
+                }
+                let claimed: Option<RunRow> = sqlx::query_as(
+                    "UPDATE runs SET status = 'running', attempt = attempt + 1, worker_id = $2, lease_expires_at = $3, \
+                     started_at = COALESCE(started_at, $4), reason = NULL WHERE id = $1 AND status = 'queued' RETURNING *",
+                )
+                .bind(&run.id)
+                .bind(worker_id)
+                .bind(now + lease_ms)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some(claimed) = claimed {
+                    tx.commit().await?;
+                    return Ok(Some(claimed));
+                }
+            }
+            tx.commit().await?;
+            Ok(None)
+        }
+
+        async fn heartbeat(&self, run_id: &str, attempt: i64, lease_until: i64) -> Result<Lease, StoreError> {
+            let row: Option<(bool,)> = sqlx::query_as(
+                "UPDATE runs SET lease_expires_at = $3 WHERE id = $1 AND attempt = $2 AND status = 'running' RETURNING cancel_requested",
+            )
+            .bind(run_id)
+            .bind(attempt)
+            .bind(lease_until)
+            .fetch_optional(&self.pool)
+            .await?;
+            Ok(match row {
+                Some((cancel,)) => Lease::Held { cancel },
+                None => Lease::Lost,
+            })
+        }
+
+        async fn finish_run(&self, run_id: &str, attempt: i64, status: &str, reason: Option<&str>, now: i64) -> Result<bool, StoreError> {
+            let r = sqlx::query(
+                "UPDATE runs SET status = $3, reason = $4, finished_at = $5, lease_expires_at = NULL \
+                 WHERE id = $1 AND attempt = $2 AND status = 'running'",
+            )
+            .bind(run_id)
+            .bind(attempt)
+            .bind(status)
+            .bind(reason)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+            Ok(r.rows_affected() == 1)
+        }
+
+        async fn requeue_run(&self, run_id: &str, attempt: i64) -> Result<bool, StoreError> {
+            let r = sqlx::query(
+                "UPDATE runs SET status = 'queued', worker_id = NULL, lease_expires_at = NULL, reason = 'handed back at shutdown' \
+                 WHERE id = $1 AND attempt = $2 AND status = 'running'",
+            )
+            .bind(run_id)
+            .bind(attempt)
+            .execute(&self.pool)
+            .await?;
+            Ok(r.rows_affected() == 1)
+        }
+
+        async fn record_step(&self, attempt: i64, step: &StepRow) -> Result<bool, StoreError> {
+            let r = sqlx::query(
+                "INSERT INTO run_steps (run_id, idx, name, status, exit_code, started_at, finished_at, log) \
+                 SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
+                 WHERE EXISTS (SELECT 1 FROM runs WHERE id = $1 AND attempt = $9 AND status = 'running') \
+                 ON CONFLICT (run_id, idx) DO UPDATE SET name = excluded.name, status = excluded.status, \
+                 exit_code = excluded.exit_code, started_at = excluded.started_at, finished_at = excluded.finished_at, \
+                 log = excluded.log",
+            )
+            .bind(&step.run_id)
+            .bind(step.idx)
+            .bind(&step.name)
+            .bind(&step.status)
+            .bind(step.exit_code)
+            .bind(step.started_at)
+            .bind(step.finished_at)
+            .bind(&step.log)
+            .bind(attempt)
+            .execute(&self.pool)
+            .await?;
+            Ok(r.rows_affected() == 1)
+        }
+
+        async fn list_steps(&self, run_id: &str) -> Result<Vec<StepRow>, StoreError> {
+            Ok(sqlx::query_as("SELECT * FROM run_steps WHERE run_id = $1 ORDER BY idx").bind(run_id).fetch_all(&self.pool).await?)
+        }
+
+        async fn recover_expired(&self, now: i64) -> Result<Vec<(String, String)>, StoreError> {
+            let expired: Vec<RunRow> = sqlx::query_as("SELECT * FROM runs WHERE status = 'running' AND lease_expires_at < $1")
+                .bind(now)
+                .fetch_all(&self.pool)
+                .await?;
+            let mut changed = Vec::new();
+            for run in expired {
+                let retry = run.attempt < run.max_attempts;
+                let status = if retry { "queued" } else { "failed" };
+                let r = sqlx::query(
+                    "UPDATE runs SET status = $3, reason = $4, finished_at = $5, worker_id = NULL, lease_expires_at = NULL \
+                     WHERE id = $1 AND attempt = $2 AND status = 'running'",
+                )
+                .bind(&run.id)
+                .bind(run.attempt)
+                .bind(status)
+                .bind(if retry { "worker_lost; retrying" } else { "worker_lost" })
+                .bind(if retry { None } else { Some(now) })
+                .execute(&self.pool)
+                .await?;
+                if r.rows_affected() == 1 {
+                    changed.push((run.id, status.to_string()));
+                }
+            }
+            Ok(changed)
+        }
+
+        async fn request_cancel(&self, run_id: &str, now: i64) -> Result<Option<String>, StoreError> {
+            let queued = sqlx::query(
+                "UPDATE runs SET status = 'cancelled', reason = 'cancelled before it started', finished_at = $2 \
+                 WHERE id = $1 AND status = 'queued'",
+            )
+            .bind(run_id)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+            if queued.rows_affected() == 1 {
+                return Ok(Some("cancelled".into()));
+            }
+            sqlx::query("UPDATE runs SET cancel_requested = TRUE WHERE id = $1 AND status = 'running'")
+                .bind(run_id)
+                .execute(&self.pool)
+                .await?;
+            let status: Option<(String,)> = sqlx::query_as("SELECT status FROM runs WHERE id = $1").bind(run_id).fetch_optional(&self.pool).await?;
+            Ok(status.map(|s| s.0))
         }
 
         $($extra)*

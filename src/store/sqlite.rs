@@ -39,8 +39,15 @@ impl SqliteStore {
     }
 }
 
-impl_store!(SqliteStore, begin_write = "BEGIN IMMEDIATE", {
-    fn backend(&self) -> &'static str {
-        "sqlite"
+impl_store!(
+    SqliteStore,
+    begin_write = "BEGIN IMMEDIATE",
+    claim_candidates =
+        "SELECT * FROM runs WHERE status = 'queued' ORDER BY created_at, id LIMIT 256",
+    key_lock = None,
+    {
+        fn backend(&self) -> &'static str {
+            "sqlite"
+        }
     }
-});
+);
