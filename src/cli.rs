@@ -25,8 +25,14 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the API and the ingest endpoint.
-    Serve,
+    /// Run the API, the ingest endpoint and the workers.
+    Serve {
+        /// Run the API and ingest only; leave runs to `hookgate worker` processes.
+        #[arg(long)]
+        no_worker: bool,
+    },
+    /// Run workers only (PostgreSQL scale-out: next to `serve --no-worker` processes).
+    Worker,
     /// Create or upgrade the database schema, then exit.
     Migrate,
     /// Manage projects.
@@ -103,8 +109,9 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             )
             .await?
         }
-        Command::Serve => {
-            Application::build(settings)
+        Command::Worker => crate::startup::run_workers_only(settings).await?,
+        Command::Serve { no_worker } => {
+            Application::build(settings, !no_worker)
                 .await?
                 .run_until_stopped()
                 .await?

@@ -34,6 +34,11 @@ pub struct Settings {
     pub delivery_retention_days: u32,
     /// How long provider delivery ids are remembered for dedup, in days (at least 7).
     pub dedup_window_days: u32,
+    /// A running run's lease, in seconds: a run whose worker stopped heartbeating is recovered
+    /// this long after its last heartbeat.
+    pub lease_secs: u32,
+    /// On shutdown, how long runs in flight may take to finish before they are handed back.
+    pub shutdown_grace_secs: u32,
 }
 
 /// Log line format.
@@ -73,6 +78,8 @@ struct FileSettings {
     max_body_bytes: Option<usize>,
     delivery_retention_days: Option<u32>,
     dedup_window_days: Option<u32>,
+    lease_secs: Option<u32>,
+    shutdown_grace_secs: Option<u32>,
 }
 
 const KEYS: &[&str] = &[
@@ -87,6 +94,8 @@ const KEYS: &[&str] = &[
     "max_body_bytes",
     "delivery_retention_days",
     "dedup_window_days",
+    "lease_secs",
+    "shutdown_grace_secs",
 ];
 
 impl Settings {
@@ -214,6 +223,12 @@ impl Settings {
         if dedup_window_days < 7 {
             return Err(bad(&name("dedup_window_days"), "must be at least 7"));
         }
+        let lease_secs = parse_num(get("lease_secs"), 30, &name("lease_secs"))?;
+        if !(2..=3600).contains(&lease_secs) {
+            return Err(bad(&name("lease_secs"), "must be 2 to 3600"));
+        }
+        let shutdown_grace_secs =
+            parse_num(get("shutdown_grace_secs"), 30, &name("shutdown_grace_secs"))?;
         Ok(Settings {
             listen,
             database_url,
@@ -226,6 +241,8 @@ impl Settings {
             max_body_bytes,
             delivery_retention_days,
             dedup_window_days,
+            lease_secs,
+            shutdown_grace_secs,
         })
     }
 
@@ -304,6 +321,8 @@ impl serde::Serialize for FileAsMap<'_> {
         m.serialize_entry("max_body_bytes", &f.max_body_bytes)?;
         m.serialize_entry("delivery_retention_days", &f.delivery_retention_days)?;
         m.serialize_entry("dedup_window_days", &f.dedup_window_days)?;
+        m.serialize_entry("lease_secs", &f.lease_secs)?;
+        m.serialize_entry("shutdown_grace_secs", &f.shutdown_grace_secs)?;
         m.end()
     }
 }

@@ -14,18 +14,21 @@ use crate::crypto::MasterKey;
 use crate::error::ApiError;
 use crate::ingest::committer::Committer;
 use crate::ingest::handler::IngestState;
+use crate::worker::{Wake, Workers};
 use crate::store::{self, Store};
 
-/// A built, bound server that has not started running yet.
+/// A built, bound server (with its workers, unless switched off) that has not started yet.
 pub struct Application {
     port: u16,
     server: Server,
     state: web::Data<AppState>,
+    workers: Option<Workers>,
 }
 
 impl Application {
-    /// Connects and migrates the database, resolves the master key, binds the listener.
-    pub async fn build(mut settings: Settings) -> anyhow::Result<Self> {
+    /// Connects and migrates the database, resolves the master key, binds the listener and,
+    /// when `run_workers` (and `workers` > 0), starts the workers.
+    pub async fn build(mut settings: Settings, run_workers: bool) -> anyhow::Result<Self> {
         let key = resolve_master_key(&settings)?;
         let store = store::connect(&settings).await?;
         let listener = TcpListener::bind(settings.listen)
@@ -36,7 +39,11 @@ impl Application {
             settings.public_url = format!("http://{bound}");
         }
         tracing::info!(listen = %bound, database = store.backend(), "hookgate is listening");
-        let ingest = web::Data::new(IngestState::new(Committer::start(store.clone())));
+        let key = Arc::new(key);
+        let wake = Wake::new(store.clone());
+        let ingest = web::Data::new(IngestState::new(Committer::start(store.clone(), wake.clone())));
+        let workers = (run_workers && settings.workers > 0)
+            .then(|| Workers::start(store.clone(), key.clone(), &settings, wake.clone()));
         crate::ingest::retention::spawn(
             store.clone(),
             settings.delivery_retention_days,
@@ -44,14 +51,16 @@ impl Application {
         );
         let state = web::Data::new(AppState {
             store,
-            key: Arc::new(key),
+            key,
             settings: Arc::new(settings),
+            wake,
         });
         let server = serve(listener, state.clone(), ingest)?;
         Ok(Self {
             port: bound.port(),
             server,
             state,
+            workers,
         })
     }
 
@@ -74,7 +83,11 @@ impl Application {
             tracing::info!("shutdown requested: finishing requests in flight");
             handle.stop(true).await;
         });
-        self.server.await
+        let served = self.server.await;
+        if let Some(workers) = self.workers {
+            workers.shutdown().await;
+        }
+        served
     }
 }
 
@@ -157,8 +170,20 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     file.sync_all()
 }
 
+/// `hookgate worker`: workers only, until SIGTERM or Ctrl-C, then a graceful stop.
+pub async fn run_workers_only(settings: Settings) -> anyhow::Result<()> {
+    let key = Arc::new(resolve_master_key(&settings)?);
+    let store = store::connect(&settings).await?;
+    let wake = Wake::new(store.clone());
+    let workers = Workers::start(store, key, &settings, wake);
+    shutdown_signal().await;
+    tracing::info!("shutdown requested: stopping workers");
+    workers.shutdown().await;
+    Ok(())
+}
+
 /// Resolves on Ctrl-C (SIGINT) or SIGTERM.
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -9,7 +9,7 @@ mod openapi;
 mod pipelines;
 mod projects;
 mod runs;
-mod secrets;
+pub mod secrets;
 mod tokens;
 
 use std::sync::Arc;
@@ -28,6 +28,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub key: Arc<MasterKey>,
     pub settings: Arc<Settings>,
+    /// Tells workers that runs were enqueued.
+    pub wake: crate::worker::Wake,
 }
 
 /// Registers the API routes, health endpoints, the OpenAPI document and Swagger UI.

@@ -17,7 +17,7 @@ use super::{deliveries, health, hooks, pipelines, projects, runs, secrets, token
         secrets::put_secret, secrets::list, secrets::remove,
         hooks::create, hooks::list, hooks::get_one, hooks::update, hooks::remove, hooks::rotate,
         deliveries::list, deliveries::get_one, deliveries::replay,
-        runs::get_one,
+        runs::get_one, runs::logs, runs::list, runs::cancel, runs::retry, runs::manual,
         crate::ingest::handler::receive,
     ),
     components(schemas(crate::error::ErrorBody, crate::domain::FieldError)),

@@ -1,18 +1,41 @@
-//! Runs, as far as ingest creates them. Workers, step logs, cancel and retry come with the runner.
+//! Runs: list, read (with steps), logs, cancel, retry, and manual runs.
 
-use actix_web::{get, web, HttpResponse};
-use serde::Serialize;
-use serde_json::Value;
-use utoipa::ToSchema;
+use std::collections::HashSet;
 
+use actix_web::http::StatusCode;
+use actix_web::{get, post, web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use utoipa::{IntoParams, ToSchema};
+
+use super::pipelines::{hook_variable_names, load as load_pipeline, parse_spec};
 use super::{AppState, Auth};
+use crate::domain::ids::{new_id, IdKind};
+use crate::domain::pipeline::{PipelineSpec, RunLimit};
 use crate::domain::role::Role;
-use crate::domain::time::rfc3339;
+use crate::domain::time::{now_ms, parse_rfc3339, rfc3339};
+use crate::domain::FieldError;
 use crate::error::ApiError;
-use crate::store::RunRow;
+use crate::store::{PipelineRow, RunRow, StepRow};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(get_one);
+    cfg.service(get_one).service(logs).service(list).service(cancel).service(retry).service(manual);
+}
+
+const FINAL: &[&str] = &["succeeded", "failed", "cancelled", "timed_out", "superseded"];
+
+/// A step of a run.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StepOut {
+    pub name: String,
+    /// `running`, `succeeded`, `failed`, `timed_out`, `cancelled`.
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
 }
 
 /// A run.
@@ -26,21 +49,23 @@ pub struct RunOut {
     pub reason: Option<String>,
     #[schema(value_type = Object)]
     pub variables: Value,
+    /// `hook:hk_…`, `manual:tok_…`, `retry:run_…` or `replay:dlv_…`.
     pub triggered_by: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delivery_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub concurrency_key: Option<String>,
+    pub attempt: i64,
     pub created_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub started_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<String>,
-    /// Per-step state; empty until a worker has run the run (the runner is not built yet).
-    #[schema(value_type = Vec<Object>)]
-    pub steps: Vec<Value>,
+    pub steps: Vec<StepOut>,
 }
 
-impl From<RunRow> for RunOut {
-    fn from(r: RunRow) -> Self {
+impl RunOut {
+    fn new(r: RunRow, steps: Vec<StepRow>) -> Self {
         Self {
             variables: serde_json::from_str(&r.variables).unwrap_or(Value::Null),
             id: r.id,
@@ -49,27 +74,214 @@ impl From<RunRow> for RunOut {
             reason: r.reason,
             triggered_by: r.triggered_by,
             delivery_id: r.delivery_id,
+            concurrency_key: r.concurrency_key,
+            attempt: r.attempt,
             created_at: rfc3339(r.created_at),
             started_at: r.started_at.map(rfc3339),
             finished_at: r.finished_at.map(rfc3339),
-            steps: Vec::new(),
+            steps: steps
+                .into_iter()
+                .map(|s| StepOut {
+                    name: s.name,
+                    status: s.status,
+                    exit_code: s.exit_code,
+                    started_at: s.started_at.map(rfc3339),
+                    finished_at: s.finished_at.map(rfc3339),
+                })
+                .collect(),
         }
     }
 }
 
-/// Read a run.
+async fn load(state: &AppState, auth: &Auth, id: &str, needed: Role) -> Result<RunRow, ApiError> {
+    let row = state.store.get_run(id).await?.ok_or_else(|| ApiError::not_found("run"))?;
+    auth.require(&row.project_id, needed, "run")?;
+    Ok(row)
+}
+
+/// Read a run with its steps.
 #[utoipa::path(get, path = "/api/v1/runs/{run}", tag = "runs", responses((status = 200, body = RunOut), (status = 404, body = crate::error::ErrorBody)))]
 #[get("/runs/{run}")]
-pub async fn get_one(
+pub async fn get_one(state: web::Data<AppState>, auth: Auth, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let row = load(&state, &auth, &path, Role::Viewer).await?;
+    let steps = state.store.list_steps(&row.id).await?;
+    Ok(HttpResponse::Ok().json(RunOut::new(row, steps)))
+}
+
+/// A step's log.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StepLogOut {
+    pub name: String,
+    pub status: String,
+    /// stdout and stderr (command) or status and first KiB of the answer (http); secrets redacted.
+    pub log: String,
+}
+
+/// Read a run's step logs.
+#[utoipa::path(get, path = "/api/v1/runs/{run}/logs", tag = "runs", responses((status = 200, body = Vec<StepLogOut>)))]
+#[get("/runs/{run}/logs")]
+pub async fn logs(state: web::Data<AppState>, auth: Auth, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let row = load(&state, &auth, &path, Role::Viewer).await?;
+    let steps = state.store.list_steps(&row.id).await?;
+    let out: Vec<StepLogOut> = steps.into_iter().map(|s| StepLogOut { name: s.name, status: s.status, log: s.log }).collect();
+    Ok(HttpResponse::Ok().json(json!({ "run_id": row.id, "steps": out })))
+}
+
+/// A page of runs, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunPage {
+    pub items: Vec<RunOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct RunQuery {
+    /// Only runs in this state.
+    pub status: Option<String>,
+    /// Only runs created at or after this RFC 3339 time.
+    pub since: Option<String>,
+    /// 1 to 100 (default 50).
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+/// List a pipeline's runs (filters: status, since; cursor pagination).
+#[utoipa::path(get, path = "/api/v1/pipelines/{pl}/runs", tag = "runs", params(RunQuery), responses((status = 200, body = RunPage)))]
+#[get("/pipelines/{pl}/runs")]
+pub async fn list(
     state: web::Data<AppState>,
     auth: Auth,
     path: web::Path<String>,
+    query: web::Query<RunQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let row = state
-        .store
-        .get_run(&path)
-        .await?
-        .ok_or_else(|| ApiError::not_found("run"))?;
-    auth.require(&row.project_id, Role::Viewer, "run")?;
-    Ok(HttpResponse::Ok().json(RunOut::from(row)))
+    let pipeline = load_pipeline(&state, &auth, &path, Role::Viewer).await?;
+    let since = match &query.since {
+        Some(s) => Some(parse_rfc3339(s).ok_or_else(|| ApiError::validation(vec![FieldError::new("since", "must be an RFC 3339 time")]))?),
+        None => None,
+    };
+    let bad_cursor = || ApiError::bad_request("invalid_cursor", "the cursor is not one this API gave");
+    let cursor = match &query.cursor {
+        Some(c) => {
+            let (at, id) = c.split_once('.').ok_or_else(bad_cursor)?;
+            Some((at.parse::<i64>().map_err(|_| bad_cursor())?, id.to_string()))
+        }
+        None => None,
+    };
+    let limit = query.limit.unwrap_or(50).clamp(1, 100);
+    let rows = state.store.list_runs(&pipeline.id, query.status.as_deref(), since, cursor, limit).await?;
+    let next_cursor = (rows.len() as i64 == limit).then(|| rows.last().map(|r| format!("{}.{}", r.created_at, r.id))).flatten();
+    let items = rows.into_iter().map(|r| RunOut::new(r, Vec::new())).collect();
+    Ok(HttpResponse::Ok().json(RunPage { items, next_cursor }))
+}
+
+/// Cancel a run (member): a queued run is cancelled at once; a running one is stopped (its
+/// command's process group is killed) within a heartbeat.
+#[utoipa::path(post, path = "/api/v1/runs/{run}/cancel", tag = "runs", responses((status = 202, description = "{ run_id, status }"), (status = 409, body = crate::error::ErrorBody)))]
+#[post("/runs/{run}/cancel")]
+pub async fn cancel(state: web::Data<AppState>, auth: Auth, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let row = load(&state, &auth, &path, Role::Member).await?;
+    let status = state.store.request_cancel(&row.id, now_ms()).await?.ok_or_else(|| ApiError::not_found("run"))?;
+    if FINAL.contains(&status.as_str()) && status != "cancelled" {
+        return Err(ApiError::new(StatusCode::CONFLICT, "run_finished", format!("the run already ended: {status}")));
+    }
+    let note = if status == "running" { "cancel requested: the run stops within a heartbeat" } else { "cancelled" };
+    Ok(HttpResponse::Accepted().json(json!({ "run_id": row.id, "status": status, "message": note })))
+}
+
+/// Builds and commits a new run of `pipeline`, then wakes the workers.
+async fn enqueue(
+    state: &AppState,
+    pipeline: &PipelineRow,
+    spec: &PipelineSpec,
+    variables: Map<String, Value>,
+    triggered_by: String,
+) -> Result<HttpResponse, ApiError> {
+    let limit = RunLimit::resolve(spec.concurrency.as_ref(), &variables);
+    let run = RunRow {
+        id: new_id(IdKind::Run),
+        pipeline_id: pipeline.id.clone(),
+        project_id: pipeline.project_id.clone(),
+        hook_id: None,
+        delivery_id: None,
+        status: "queued".into(),
+        reason: None,
+        variables: Value::Object(variables).to_string(),
+        triggered_by,
+        concurrency_key: limit.key,
+        attempt: 0,
+        lease_expires_at: None,
+        created_at: now_ms(),
+        started_at: None,
+        finished_at: None,
+        worker_id: None,
+        cancel_requested: false,
+        max_attempts: 1 + spec.retries as i64,
+        concurrency_policy: limit.policy,
+        concurrency_max: limit.max,
+    };
+    state.store.insert_run(&run).await?;
+    state.wake.runs_ready().await;
+    Ok(HttpResponse::Accepted().json(json!({
+        "run_id": run.id,
+        "status_url": format!("{}/api/v1/runs/{}", state.settings.public_url, run.id),
+    })))
+}
+
+/// Re-run a finished run with the same variables (member).
+#[utoipa::path(post, path = "/api/v1/runs/{run}/retry", tag = "runs", responses((status = 202, description = "{ run_id, status_url }"), (status = 409, body = crate::error::ErrorBody)))]
+#[post("/runs/{run}/retry")]
+pub async fn retry(state: web::Data<AppState>, auth: Auth, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let row = load(&state, &auth, &path, Role::Member).await?;
+    if !FINAL.contains(&row.status.as_str()) {
+        return Err(ApiError::new(StatusCode::CONFLICT, "run_not_finished", format!("the run is {}; retry it once it ends", row.status)));
+    }
+    let pipeline = state.store.get_pipeline(&row.pipeline_id).await?.ok_or_else(|| ApiError::not_found("pipeline"))?;
+    let spec = parse_spec(&pipeline)?;
+    let variables: Map<String, Value> = serde_json::from_str(&row.variables).unwrap_or_default();
+    enqueue(&state, &pipeline, &spec, variables, format!("retry:{}", row.id)).await
+}
+
+/// The body of a manual run.
+#[derive(Debug, Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ManualRunIn {
+    /// Values for the pipeline's variables (declared ones, or those its hooks declare).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub variables: Map<String, Value>,
+}
+
+/// Start a run by hand (member).
+#[utoipa::path(post, path = "/api/v1/pipelines/{pl}/runs", tag = "runs", request_body = ManualRunIn,
+    responses((status = 202, description = "{ run_id, status_url }"), (status = 422, body = crate::error::ErrorBody)))]
+#[post("/pipelines/{pl}/runs")]
+pub async fn manual(
+    state: web::Data<AppState>,
+    auth: Auth,
+    path: web::Path<String>,
+    body: Option<web::Json<ManualRunIn>>,
+) -> Result<HttpResponse, ApiError> {
+    let pipeline = load_pipeline(&state, &auth, &path, Role::Member).await?;
+    let spec = parse_spec(&pipeline)?;
+    let given = body.map(|b| b.into_inner().variables).unwrap_or_default();
+    let mut known: HashSet<String> = hook_variable_names(state.store.as_ref(), &pipeline.id).await?;
+    known.extend(spec.variables.iter().map(|v| v.name.clone()));
+    let errors: Vec<FieldError> = given
+        .keys()
+        .filter(|k| !known.contains(*k))
+        .map(|k| FieldError::new(format!("variables.{k}"), "not a variable of this pipeline (declare it in the pipeline's variables)"))
+        .collect();
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    let now = now_ms();
+    let mut variables = spec.defaults();
+    variables.insert("hook_id".into(), "".into());
+    variables.insert("delivery_id".into(), "".into());
+    variables.insert("event".into(), "manual".into());
+    variables.insert("action_type".into(), "manual".into());
+    variables.insert("received_at".into(), rfc3339(now).into());
+    variables.extend(given);
+    enqueue(&state, &pipeline, &spec, variables, format!("manual:{}", auth.token_id)).await
 }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::store::{IngestResult, IngestWrite, Store, StoreError};
+use crate::worker::Wake;
 
 /// Most writes in one transaction.
 const MAX_BATCH: usize = 256;
@@ -28,10 +29,10 @@ pub struct Committer {
 }
 
 impl Committer {
-    /// Starts the committer task on the current runtime.
-    pub fn start(store: Arc<dyn Store>) -> Self {
+    /// Starts the committer task on the current runtime; `wake` is told when runs were committed.
+    pub fn start(store: Arc<dyn Store>, wake: Wake) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(store, rx));
+        tokio::spawn(run(store, rx, wake));
         Self { tx }
     }
 
@@ -67,13 +68,16 @@ pub enum CommitError {
     Store(#[from] StoreError),
 }
 
-async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>) {
+async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, wake: Wake) {
     let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
         let (writes, replies): (Vec<IngestWrite>, Vec<_>) =
             jobs.drain(..).map(|j| (j.write, j.reply)).unzip();
         match store.commit_ingest(&writes).await {
             Ok(results) => {
+                if results.iter().any(|r| matches!(r, IngestResult::Accepted { .. })) {
+                    wake.runs_ready().await;
+                }
                 for (reply, result) in replies.into_iter().zip(results) {
                     if let Some(reply) = reply {
                         let _ = reply.send(Ok(result));

@@ -121,6 +121,13 @@ pub trait Store: Send + Sync + 'static {
     /// Cancels a queued run at once, or asks a running one to stop. Returns the status after:
     /// `cancelled`, `running` (cancel requested) or the run's final status; `None` if no run.
     async fn request_cancel(&self, run_id: &str, now: i64) -> Result<Option<String>, StoreError>;
+
+    /// Tells workers in other processes that runs may be ready (PostgreSQL NOTIFY; SQLite has
+    /// one process, so nothing).
+    async fn announce_runs(&self) -> Result<(), StoreError>;
+    /// Calls `wake.notify_one()` whenever another process announces runs, until the process
+    /// ends (PostgreSQL LISTEN, reconnecting after errors; SQLite: nothing).
+    fn listen_runs(&self, wake: std::sync::Arc<tokio::sync::Notify>);
 }
 
 /// Connects to the database the settings name and applies its migrations.

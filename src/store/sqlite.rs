@@ -1,6 +1,7 @@
 //! The SQLite backend: the embedded default. WAL journal, `synchronous=FULL`, a busy timeout.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -49,5 +50,10 @@ impl_store!(
         fn backend(&self) -> &'static str {
             "sqlite"
         }
+        async fn announce_runs(&self) -> Result<(), StoreError> {
+            Ok(())
+        }
+
+        fn listen_runs(&self, _wake: Arc<tokio::sync::Notify>) {}
     }
 );

@@ -96,7 +96,7 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
 /// Starts another app process-equivalent on an existing database (scale-out tests).
 pub async fn start_on(database_url: &str, master_key: &str) -> TestApp {
     let settings = test_settings(database_url, master_key);
-    let application = Application::build(settings).await.expect("build app");
+    let application = Application::build(settings, true).await.expect("build app");
     let address = format!("http://127.0.0.1:{}", application.port());
     let store = application.store();
     tokio::spawn(application.run_until_stopped());
