@@ -189,7 +189,7 @@ async fn stop_group(
     tokio::pin!(grace);
     let mut exited = exited;
     let mut output_open = true;
-    while !(exited && !output_open) {
+    while !exited || output_open {
         tokio::select! {
             chunk = rx.recv(), if output_open => match chunk {
                 Some(bytes) => log.push(&bytes),
