@@ -11,6 +11,8 @@ pub mod crypto;
 pub mod domain;
 pub mod error;
 pub mod ingest;
+pub mod net_guard;
+pub mod runner;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
