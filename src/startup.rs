@@ -14,8 +14,8 @@ use crate::crypto::MasterKey;
 use crate::error::ApiError;
 use crate::ingest::committer::Committer;
 use crate::ingest::handler::IngestState;
-use crate::worker::{Wake, Workers};
 use crate::store::{self, Store};
+use crate::worker::{Wake, Workers};
 
 /// A built, bound server (with its workers, unless switched off) that has not started yet.
 pub struct Application {
@@ -41,7 +41,10 @@ impl Application {
         tracing::info!(listen = %bound, database = store.backend(), "hookgate is listening");
         let key = Arc::new(key);
         let wake = Wake::new(store.clone());
-        let ingest = web::Data::new(IngestState::new(Committer::start(store.clone(), wake.clone())));
+        let ingest = web::Data::new(IngestState::new(Committer::start(
+            store.clone(),
+            wake.clone(),
+        )));
         let workers = (run_workers && settings.workers > 0)
             .then(|| Workers::start(store.clone(), key.clone(), &settings, wake.clone()));
         crate::ingest::retention::spawn(

@@ -19,10 +19,21 @@ use crate::error::ApiError;
 use crate::store::{PipelineRow, RunRow, StepRow};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(get_one).service(logs).service(list).service(cancel).service(retry).service(manual);
+    cfg.service(get_one)
+        .service(logs)
+        .service(list)
+        .service(cancel)
+        .service(retry)
+        .service(manual);
 }
 
-const FINAL: &[&str] = &["succeeded", "failed", "cancelled", "timed_out", "superseded"];
+const FINAL: &[&str] = &[
+    "succeeded",
+    "failed",
+    "cancelled",
+    "timed_out",
+    "superseded",
+];
 
 /// A step of a run.
 #[derive(Debug, Serialize, ToSchema)]
@@ -94,7 +105,11 @@ impl RunOut {
 }
 
 async fn load(state: &AppState, auth: &Auth, id: &str, needed: Role) -> Result<RunRow, ApiError> {
-    let row = state.store.get_run(id).await?.ok_or_else(|| ApiError::not_found("run"))?;
+    let row = state
+        .store
+        .get_run(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("run"))?;
     auth.require(&row.project_id, needed, "run")?;
     Ok(row)
 }
@@ -102,7 +117,11 @@ async fn load(state: &AppState, auth: &Auth, id: &str, needed: Role) -> Result<R
 /// Read a run with its steps.
 #[utoipa::path(get, path = "/api/v1/runs/{run}", tag = "runs", responses((status = 200, body = RunOut), (status = 404, body = crate::error::ErrorBody)))]
 #[get("/runs/{run}")]
-pub async fn get_one(state: web::Data<AppState>, auth: Auth, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn get_one(
+    state: web::Data<AppState>,
+    auth: Auth,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let row = load(&state, &auth, &path, Role::Viewer).await?;
     let steps = state.store.list_steps(&row.id).await?;
     Ok(HttpResponse::Ok().json(RunOut::new(row, steps)))
@@ -120,10 +139,21 @@ pub struct StepLogOut {
 /// Read a run's step logs.
 #[utoipa::path(get, path = "/api/v1/runs/{run}/logs", tag = "runs", responses((status = 200, body = Vec<StepLogOut>)))]
 #[get("/runs/{run}/logs")]
-pub async fn logs(state: web::Data<AppState>, auth: Auth, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn logs(
+    state: web::Data<AppState>,
+    auth: Auth,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let row = load(&state, &auth, &path, Role::Viewer).await?;
     let steps = state.store.list_steps(&row.id).await?;
-    let out: Vec<StepLogOut> = steps.into_iter().map(|s| StepLogOut { name: s.name, status: s.status, log: s.log }).collect();
+    let out: Vec<StepLogOut> = steps
+        .into_iter()
+        .map(|s| StepLogOut {
+            name: s.name,
+            status: s.status,
+            log: s.log,
+        })
+        .collect();
     Ok(HttpResponse::Ok().json(json!({ "run_id": row.id, "steps": out })))
 }
 
@@ -157,10 +187,13 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let pipeline = load_pipeline(&state, &auth, &path, Role::Viewer).await?;
     let since = match &query.since {
-        Some(s) => Some(parse_rfc3339(s).ok_or_else(|| ApiError::validation(vec![FieldError::new("since", "must be an RFC 3339 time")]))?),
+        Some(s) => Some(parse_rfc3339(s).ok_or_else(|| {
+            ApiError::validation(vec![FieldError::new("since", "must be an RFC 3339 time")])
+        })?),
         None => None,
     };
-    let bad_cursor = || ApiError::bad_request("invalid_cursor", "the cursor is not one this API gave");
+    let bad_cursor =
+        || ApiError::bad_request("invalid_cursor", "the cursor is not one this API gave");
     let cursor = match &query.cursor {
         Some(c) => {
             let (at, id) = c.split_once('.').ok_or_else(bad_cursor)?;
@@ -169,9 +202,17 @@ pub async fn list(
         None => None,
     };
     let limit = query.limit.unwrap_or(50).clamp(1, 100);
-    let rows = state.store.list_runs(&pipeline.id, query.status.as_deref(), since, cursor, limit).await?;
-    let next_cursor = (rows.len() as i64 == limit).then(|| rows.last().map(|r| format!("{}.{}", r.created_at, r.id))).flatten();
-    let items = rows.into_iter().map(|r| RunOut::new(r, Vec::new())).collect();
+    let rows = state
+        .store
+        .list_runs(&pipeline.id, query.status.as_deref(), since, cursor, limit)
+        .await?;
+    let next_cursor = (rows.len() as i64 == limit)
+        .then(|| rows.last().map(|r| format!("{}.{}", r.created_at, r.id)))
+        .flatten();
+    let items = rows
+        .into_iter()
+        .map(|r| RunOut::new(r, Vec::new()))
+        .collect();
     Ok(HttpResponse::Ok().json(RunPage { items, next_cursor }))
 }
 
@@ -179,14 +220,31 @@ pub async fn list(
 /// command's process group is killed) within a heartbeat.
 #[utoipa::path(post, path = "/api/v1/runs/{run}/cancel", tag = "runs", responses((status = 202, description = "{ run_id, status }"), (status = 409, body = crate::error::ErrorBody)))]
 #[post("/runs/{run}/cancel")]
-pub async fn cancel(state: web::Data<AppState>, auth: Auth, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn cancel(
+    state: web::Data<AppState>,
+    auth: Auth,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let row = load(&state, &auth, &path, Role::Member).await?;
-    let status = state.store.request_cancel(&row.id, now_ms()).await?.ok_or_else(|| ApiError::not_found("run"))?;
+    let status = state
+        .store
+        .request_cancel(&row.id, now_ms())
+        .await?
+        .ok_or_else(|| ApiError::not_found("run"))?;
     if FINAL.contains(&status.as_str()) && status != "cancelled" {
-        return Err(ApiError::new(StatusCode::CONFLICT, "run_finished", format!("the run already ended: {status}")));
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "run_finished",
+            format!("the run already ended: {status}"),
+        ));
     }
-    let note = if status == "running" { "cancel requested: the run stops within a heartbeat" } else { "cancelled" };
-    Ok(HttpResponse::Accepted().json(json!({ "run_id": row.id, "status": status, "message": note })))
+    let note = if status == "running" {
+        "cancel requested: the run stops within a heartbeat"
+    } else {
+        "cancelled"
+    };
+    Ok(HttpResponse::Accepted()
+        .json(json!({ "run_id": row.id, "status": status, "message": note })))
 }
 
 /// Builds and commits a new run of `pipeline`, then wakes the workers.
@@ -231,15 +289,34 @@ async fn enqueue(
 /// Re-run a finished run with the same variables (member).
 #[utoipa::path(post, path = "/api/v1/runs/{run}/retry", tag = "runs", responses((status = 202, description = "{ run_id, status_url }"), (status = 409, body = crate::error::ErrorBody)))]
 #[post("/runs/{run}/retry")]
-pub async fn retry(state: web::Data<AppState>, auth: Auth, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn retry(
+    state: web::Data<AppState>,
+    auth: Auth,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let row = load(&state, &auth, &path, Role::Member).await?;
     if !FINAL.contains(&row.status.as_str()) {
-        return Err(ApiError::new(StatusCode::CONFLICT, "run_not_finished", format!("the run is {}; retry it once it ends", row.status)));
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "run_not_finished",
+            format!("the run is {}; retry it once it ends", row.status),
+        ));
     }
-    let pipeline = state.store.get_pipeline(&row.pipeline_id).await?.ok_or_else(|| ApiError::not_found("pipeline"))?;
+    let pipeline = state
+        .store
+        .get_pipeline(&row.pipeline_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("pipeline"))?;
     let spec = parse_spec(&pipeline)?;
     let variables: Map<String, Value> = serde_json::from_str(&row.variables).unwrap_or_default();
-    enqueue(&state, &pipeline, &spec, variables, format!("retry:{}", row.id)).await
+    enqueue(
+        &state,
+        &pipeline,
+        &spec,
+        variables,
+        format!("retry:{}", row.id),
+    )
+    .await
 }
 
 /// The body of a manual run.
@@ -265,12 +342,18 @@ pub async fn manual(
     let pipeline = load_pipeline(&state, &auth, &path, Role::Member).await?;
     let spec = parse_spec(&pipeline)?;
     let given = body.map(|b| b.into_inner().variables).unwrap_or_default();
-    let mut known: HashSet<String> = hook_variable_names(state.store.as_ref(), &pipeline.id).await?;
+    let mut known: HashSet<String> =
+        hook_variable_names(state.store.as_ref(), &pipeline.id).await?;
     known.extend(spec.variables.iter().map(|v| v.name.clone()));
     let errors: Vec<FieldError> = given
         .keys()
         .filter(|k| !known.contains(*k))
-        .map(|k| FieldError::new(format!("variables.{k}"), "not a variable of this pipeline (declare it in the pipeline's variables)"))
+        .map(|k| {
+            FieldError::new(
+                format!("variables.{k}"),
+                "not a variable of this pipeline (declare it in the pipeline's variables)",
+            )
+        })
         .collect();
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
@@ -283,5 +366,12 @@ pub async fn manual(
     variables.insert("action_type".into(), "manual".into());
     variables.insert("received_at".into(), rfc3339(now).into());
     variables.extend(given);
-    enqueue(&state, &pipeline, &spec, variables, format!("manual:{}", auth.token_id)).await
+    enqueue(
+        &state,
+        &pipeline,
+        &spec,
+        variables,
+        format!("manual:{}", auth.token_id),
+    )
+    .await
 }

@@ -75,7 +75,10 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, wake: Wake) {
             jobs.drain(..).map(|j| (j.write, j.reply)).unzip();
         match store.commit_ingest(&writes).await {
             Ok(results) => {
-                if results.iter().any(|r| matches!(r, IngestResult::Accepted { .. })) {
+                if results
+                    .iter()
+                    .any(|r| matches!(r, IngestResult::Accepted { .. }))
+                {
                     wake.runs_ready().await;
                 }
                 for (reply, result) in replies.into_iter().zip(results) {

@@ -54,16 +54,32 @@ pub(super) async fn run(ctx: &WorkerContext, run: RunRow) {
             tracing::warn!(run_id = %run.id, "lost the run's lease; another attempt owns it now");
             Ok(false)
         }
-        (Some(Stop::HandBack), s) if s != "succeeded" => ctx.store.requeue_run(&run.id, run.attempt).await,
-        (Some(Stop::Cancel), s) if s != "succeeded" => {
-            ctx.store.finish_run(&run.id, run.attempt, "cancelled", Some("cancelled on request"), now_ms()).await
+        (Some(Stop::HandBack), s) if s != "succeeded" => {
+            ctx.store.requeue_run(&run.id, run.attempt).await
         }
-        _ => ctx.store.finish_run(&run.id, run.attempt, status, reason.as_deref(), now_ms()).await,
+        (Some(Stop::Cancel), s) if s != "succeeded" => {
+            ctx.store
+                .finish_run(
+                    &run.id,
+                    run.attempt,
+                    "cancelled",
+                    Some("cancelled on request"),
+                    now_ms(),
+                )
+                .await
+        }
+        _ => {
+            ctx.store
+                .finish_run(&run.id, run.attempt, status, reason.as_deref(), now_ms())
+                .await
+        }
     };
     match result {
         Ok(true) => tracing::info!(run_id = %run.id, status = status, "run finished"),
         Ok(false) => {}
-        Err(e) => tracing::error!(run_id = %run.id, error = %e, "could not record the run's end; its lease will expire and recover it"),
+        Err(e) => {
+            tracing::error!(run_id = %run.id, error = %e, "could not record the run's end; its lease will expire and recover it")
+        }
     }
     ctx.wake.runs_ready().await;
 }
@@ -80,7 +96,7 @@ async fn heartbeat(
     cause: Arc<Mutex<Option<Stop>>>,
 ) {
     let every = Duration::from_millis((lease_ms / 3).max(200) as u64);
-    let mut stop = |why: Stop| {
+    let stop = |why: Stop| {
         cause.lock().expect("stop cause lock").get_or_insert(why);
         token.cancel();
     };
@@ -102,7 +118,11 @@ async fn heartbeat(
 }
 
 /// Runs the steps; returns the run's final status and reason.
-async fn steps(ctx: &WorkerContext, run: &RunRow, token: &CancellationToken) -> (&'static str, Option<String>) {
+async fn steps(
+    ctx: &WorkerContext,
+    run: &RunRow,
+    token: &CancellationToken,
+) -> (&'static str, Option<String>) {
     let pipeline = match ctx.store.get_pipeline(&run.pipeline_id).await {
         Ok(Some(p)) => p,
         Ok(None) => return ("failed", Some("the pipeline was deleted".into())),
@@ -110,28 +130,52 @@ async fn steps(ctx: &WorkerContext, run: &RunRow, token: &CancellationToken) -> 
     };
     let spec: PipelineSpec = match serde_json::from_str(&pipeline.spec) {
         Ok(s) => s,
-        Err(e) => return ("failed", Some(format!("the stored pipeline does not parse: {e}"))),
+        Err(e) => {
+            return (
+                "failed",
+                Some(format!("the stored pipeline does not parse: {e}")),
+            )
+        }
     };
     let mut secrets = Map::new();
     match ctx.store.list_secrets(&pipeline.id).await {
         Ok(rows) => {
             for row in rows {
-                match ctx.key.open(&secret_context(&pipeline.id, &row.name), &row.ciphertext) {
+                match ctx
+                    .key
+                    .open(&secret_context(&pipeline.id, &row.name), &row.ciphertext)
+                {
                     Ok(value) => {
-                        secrets.insert(format!("secrets.{}", row.name), Value::String(value.expose_secret().to_string()));
+                        secrets.insert(
+                            format!("secrets.{}", row.name),
+                            Value::String(value.expose_secret().to_string()),
+                        );
                     }
-                    Err(_) => return ("failed", Some(format!("the secret {} cannot be decrypted", row.name))),
+                    Err(_) => {
+                        return (
+                            "failed",
+                            Some(format!("the secret {} cannot be decrypted", row.name)),
+                        )
+                    }
                 }
             }
         }
-        Err(e) => return ("failed", Some(format!("could not read the pipeline's secrets: {e}"))),
+        Err(e) => {
+            return (
+                "failed",
+                Some(format!("could not read the pipeline's secrets: {e}")),
+            )
+        }
     }
     let mut vars: Map<String, Value> = serde_json::from_str(&run.variables).unwrap_or_default();
     vars.insert("run_id".into(), run.id.clone().into());
     vars.insert("pipeline_id".into(), pipeline.id.clone().into());
     vars.insert("pipeline_name".into(), pipeline.name.clone().into());
     vars.insert("project_id".into(), pipeline.project_id.clone().into());
-    let redact: Vec<String> = secrets.values().filter_map(|v| v.as_str().map(str::to_string)).collect();
+    let redact: Vec<String> = secrets
+        .values()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
 
     for (idx, step) in spec.steps.iter().enumerate() {
         let mut row = StepRow {
@@ -152,17 +196,31 @@ async fn steps(ctx: &WorkerContext, run: &RunRow, token: &CancellationToken) -> 
             Ok(outcome) => outcome,
             Err(problem) => {
                 log.line(&problem);
-                StepOutcome::Failed { exit_code: None, reason: problem }
+                StepOutcome::Failed {
+                    exit_code: None,
+                    reason: problem,
+                }
             }
         };
         let (step_status, run_end) = match &outcome {
             StepOutcome::Succeeded { .. } => ("succeeded", None),
-            StepOutcome::Failed { reason, .. } => ("failed", Some(("failed", format!("step {} failed: {reason}", step.name)))),
-            StepOutcome::TimedOut => ("timed_out", Some(("timed_out", format!("step {} timed out", step.name)))),
-            StepOutcome::Cancelled => ("cancelled", Some(("cancelled", format!("step {} was stopped", step.name)))),
+            StepOutcome::Failed { reason, .. } => (
+                "failed",
+                Some(("failed", format!("step {} failed: {reason}", step.name))),
+            ),
+            StepOutcome::TimedOut => (
+                "timed_out",
+                Some(("timed_out", format!("step {} timed out", step.name))),
+            ),
+            StepOutcome::Cancelled => (
+                "cancelled",
+                Some(("cancelled", format!("step {} was stopped", step.name))),
+            ),
         };
         row.exit_code = match outcome {
-            StepOutcome::Succeeded { exit_code } | StepOutcome::Failed { exit_code, .. } => exit_code.map(i64::from),
+            StepOutcome::Succeeded { exit_code } | StepOutcome::Failed { exit_code, .. } => {
+                exit_code.map(i64::from)
+            }
             _ => None,
         };
         row.status = step_status.into();
@@ -177,7 +235,10 @@ async fn steps(ctx: &WorkerContext, run: &RunRow, token: &CancellationToken) -> 
 }
 
 fn redact_text(text: &str, secrets: &[String]) -> String {
-    secrets.iter().filter(|s| !s.is_empty()).fold(text.to_string(), |t, s| t.replace(s.as_str(), "[redacted]"))
+    secrets
+        .iter()
+        .filter(|s| !s.is_empty())
+        .fold(text.to_string(), |t, s| t.replace(s.as_str(), "[redacted]"))
 }
 
 /// Renders a step's templates and runs it. `Err` is a problem found before it could start.
@@ -189,11 +250,20 @@ async fn render_and_run(
     token: &CancellationToken,
     log: &mut StepLog,
 ) -> Result<StepOutcome, String> {
-    let lookup = |name: &str| if name.starts_with("secrets.") { secrets.get(name) } else { vars.get(name) };
+    let lookup = |name: &str| {
+        if name.starts_with("secrets.") {
+            secrets.get(name)
+        } else {
+            vars.get(name)
+        }
+    };
     let render = |text: &str| -> Result<String, String> {
         for name in template::names(text).map_err(|e| e.to_string())? {
             if name.starts_with("secrets.") && !secrets.contains_key(name) {
-                return Err(format!("the secret {} is not set on this pipeline", &name["secrets.".len()..]));
+                return Err(format!(
+                    "the secret {} is not set on this pipeline",
+                    &name["secrets.".len()..]
+                ));
             }
         }
         template::render_with(text, lookup).map_err(|e| e.to_string())
@@ -202,16 +272,30 @@ async fn render_and_run(
         "command" => {
             let mut env: Vec<(String, String)> = vars
                 .iter()
-                .map(|(k, v)| (format!("HOOKGATE_VAR_{}", k.to_ascii_uppercase()), template::value_as_text(v)))
+                .map(|(k, v)| {
+                    (
+                        format!("HOOKGATE_VAR_{}", k.to_ascii_uppercase()),
+                        template::value_as_text(v),
+                    )
+                })
                 .collect();
             for (k, v) in &step.env {
                 env.push((k.clone(), render(v)?));
             }
             let spec = CommandSpec {
                 program: render(step.program.as_deref().unwrap_or_default())?,
-                args: step.args.iter().map(|a| render(a)).collect::<Result<_, _>>()?,
+                args: step
+                    .args
+                    .iter()
+                    .map(|a| render(a))
+                    .collect::<Result<_, _>>()?,
                 env,
-                working_dir: step.working_dir.as_deref().map(render).transpose()?.map(Into::into),
+                working_dir: step
+                    .working_dir
+                    .as_deref()
+                    .map(render)
+                    .transpose()?
+                    .map(Into::into),
                 timeout: Duration::from_secs(step.timeout_secs.unwrap_or(COMMAND_TIMEOUT_SECS)),
             };
             Ok(run_command(&spec, token, log).await)
@@ -222,15 +306,31 @@ async fn render_and_run(
                 template::names_in_json(body, &mut names).map_err(|e| e.to_string())?;
                 for n in names.iter().filter(|n| n.starts_with("secrets.")) {
                     if !secrets.contains_key(n.as_str()) {
-                        return Err(format!("the secret {} is not set on this pipeline", &n["secrets.".len()..]));
+                        return Err(format!(
+                            "the secret {} is not set on this pipeline",
+                            &n["secrets.".len()..]
+                        ));
                     }
                 }
             }
             let spec = HttpSpec {
-                method: step.method.clone().unwrap_or_else(|| "POST".into()).to_ascii_uppercase(),
+                method: step
+                    .method
+                    .clone()
+                    .unwrap_or_else(|| "POST".into())
+                    .to_ascii_uppercase(),
                 url: render(step.url.as_deref().unwrap_or_default())?,
-                headers: step.headers.iter().map(|(k, v)| Ok((k.clone(), render(v)?))).collect::<Result<_, String>>()?,
-                body: step.body.as_ref().map(|b| template::render_json(b, &lookup)).transpose().map_err(|e| e.to_string())?,
+                headers: step
+                    .headers
+                    .iter()
+                    .map(|(k, v)| Ok((k.clone(), render(v)?)))
+                    .collect::<Result<_, String>>()?,
+                body: step
+                    .body
+                    .as_ref()
+                    .map(|b| template::render_json(b, &lookup))
+                    .transpose()
+                    .map_err(|e| e.to_string())?,
                 expect_status: step.expect_status,
                 timeout: Duration::from_secs(step.timeout_secs.unwrap_or(HTTP_TIMEOUT_SECS)),
             };

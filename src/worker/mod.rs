@@ -73,11 +73,18 @@ pub struct Workers {
 
 impl Workers {
     /// Starts `settings.workers` concurrent run slots on the current runtime.
-    pub fn start(store: Arc<dyn Store>, key: Arc<MasterKey>, settings: &Settings, wake: Wake) -> Self {
+    pub fn start(
+        store: Arc<dyn Store>,
+        key: Arc<MasterKey>,
+        settings: &Settings,
+        wake: Wake,
+    ) -> Self {
         let ctx = Arc::new(WorkerContext {
             store,
             key,
-            guard: TargetGuard { allow_private: settings.allow_private_targets },
+            guard: TargetGuard {
+                allow_private: settings.allow_private_targets,
+            },
             wake,
             worker_id: format!("wrk_{}", base62_u128(rand::random::<u128>())),
             lease_ms: settings.lease_secs as i64 * 1000,
@@ -86,7 +93,12 @@ impl Workers {
         let stop = CancellationToken::new();
         let grace = Duration::from_secs(settings.shutdown_grace_secs as u64);
         tracing::info!(worker_id = %ctx.worker_id, slots = settings.workers, "workers started");
-        let done = tokio::spawn(claim_loop(ctx, settings.workers.max(1), stop.clone(), grace));
+        let done = tokio::spawn(claim_loop(
+            ctx,
+            settings.workers.max(1),
+            stop.clone(),
+            grace,
+        ));
         Self { stop, done }
     }
 
@@ -97,7 +109,12 @@ impl Workers {
     }
 }
 
-async fn claim_loop(ctx: Arc<WorkerContext>, slots: usize, stop: CancellationToken, grace: Duration) {
+async fn claim_loop(
+    ctx: Arc<WorkerContext>,
+    slots: usize,
+    stop: CancellationToken,
+    grace: Duration,
+) {
     let slots_free = Arc::new(Semaphore::new(slots));
     let mut running: JoinSet<()> = JoinSet::new();
     let recovery = tokio::spawn(recover_loop(ctx.clone(), stop.clone()));
@@ -107,7 +124,11 @@ async fn claim_loop(ctx: Arc<WorkerContext>, slots: usize, stop: CancellationTok
             p = slots_free.clone().acquire_owned() => p.expect("semaphore is never closed"),
             _ = stop.cancelled() => break,
         };
-        match ctx.store.claim_run(&ctx.worker_id, ctx.lease_ms, now_ms()).await {
+        match ctx
+            .store
+            .claim_run(&ctx.worker_id, ctx.lease_ms, now_ms())
+            .await
+        {
             Ok(Some(run)) => {
                 let ctx = ctx.clone();
                 running.spawn(async move {
@@ -135,7 +156,11 @@ async fn claim_loop(ctx: Arc<WorkerContext>, slots: usize, stop: CancellationTok
     }
     recovery.abort();
     if !running.is_empty() {
-        tracing::info!(in_flight = running.len(), grace_secs = grace.as_secs(), "waiting for runs in flight");
+        tracing::info!(
+            in_flight = running.len(),
+            grace_secs = grace.as_secs(),
+            "waiting for runs in flight"
+        );
         let all_done = async { while running.join_next().await.is_some() {} };
         if tokio::time::timeout(grace, all_done).await.is_err() {
             tracing::warn!("grace period over: handing the remaining runs back to the queue");

@@ -89,7 +89,11 @@ async fn request_log_run_and_replay(app: TestApp) {
     let (s, run) = app
         .get(&format!("/api/v1/runs/{run_id}"), &app.admin_token)
         .await;
-    assert_eq!((s, run["status"].as_str()), (200, Some("queued")), "{run}");
+    assert_eq!(s, 200, "{run}");
+    assert!(
+        ["queued", "running", "succeeded"].contains(&run["status"].as_str().unwrap()),
+        "{run}"
+    );
     assert_eq!(run["variables"]["git_ref"], "refs/heads/main");
     assert_eq!(run["variables"]["event"], "push");
     assert_eq!(run["variables"]["delivery_id"], dlv.as_str());

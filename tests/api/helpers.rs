@@ -75,7 +75,9 @@ pub fn test_settings(database_url: &str, master_key: &str) -> Settings {
         ("HOOKGATE_LISTEN", "127.0.0.1:0"),
         ("HOOKGATE_DATABASE_URL", database_url),
         ("HOOKGATE_MASTER_KEY", master_key),
-        ("HOOKGATE_WORKERS", "1"),
+        ("HOOKGATE_WORKERS", "4"),
+        ("HOOKGATE_LEASE_SECS", "3"),
+        ("HOOKGATE_SHUTDOWN_GRACE_SECS", "5"),
         ("HOOKGATE_ALLOW_PRIVATE_TARGETS", "true"),
     ]
     .into_iter()
