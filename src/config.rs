@@ -39,6 +39,8 @@ pub struct Settings {
     pub lease_secs: u32,
     /// On shutdown, how long runs in flight may take to finish before they are handed back.
     pub shutdown_grace_secs: u32,
+    /// Serve the benchmark's baseline endpoints (`/bench/…`). For measuring only.
+    pub bench_endpoints: bool,
 }
 
 /// Log line format.
@@ -80,6 +82,7 @@ struct FileSettings {
     dedup_window_days: Option<u32>,
     lease_secs: Option<u32>,
     shutdown_grace_secs: Option<u32>,
+    bench_endpoints: Option<bool>,
 }
 
 const KEYS: &[&str] = &[
@@ -96,6 +99,7 @@ const KEYS: &[&str] = &[
     "dedup_window_days",
     "lease_secs",
     "shutdown_grace_secs",
+    "bench_endpoints",
 ];
 
 impl Settings {
@@ -183,16 +187,8 @@ impl Settings {
                 .parse()
                 .map_err(|_| bad(&name("workers"), format!("{s:?} is not a whole number")))?,
         };
-        let allow_private_targets = match get("allow_private_targets").as_deref() {
-            None | Some("false") | Some("0") => false,
-            Some("true") | Some("1") => true,
-            Some(s) => {
-                return Err(bad(
-                    &name("allow_private_targets"),
-                    format!("{s:?} is not true or false"),
-                ))
-            }
-        };
+        let allow_private_targets = parse_bool(get("allow_private_targets"), &name("allow_private_targets"))?;
+        let bench_endpoints = parse_bool(get("bench_endpoints"), &name("bench_endpoints"))?;
         let log = get("log").unwrap_or_else(|| "info".into());
         tracing_subscriber::EnvFilter::try_new(&log)
             .map_err(|e| bad(&name("log"), e.to_string()))?;
@@ -243,6 +239,7 @@ impl Settings {
             dedup_window_days,
             lease_secs,
             shutdown_grace_secs,
+            bench_endpoints,
         })
     }
 
@@ -272,6 +269,14 @@ fn parse_num<T: std::str::FromStr>(
         Some(s) => s
             .parse()
             .map_err(|_| bad(name, format!("{s:?} is not a whole number"))),
+    }
+}
+
+fn parse_bool(v: Option<String>, name: &str) -> Result<bool, ConfigError> {
+    match v.as_deref() {
+        None | Some("false") | Some("0") => Ok(false),
+        Some("true") | Some("1") => Ok(true),
+        Some(s) => Err(bad(name, format!("{s:?} is not true or false"))),
     }
 }
 
@@ -323,6 +328,7 @@ impl serde::Serialize for FileAsMap<'_> {
         m.serialize_entry("dedup_window_days", &f.dedup_window_days)?;
         m.serialize_entry("lease_secs", &f.lease_secs)?;
         m.serialize_entry("shutdown_grace_secs", &f.shutdown_grace_secs)?;
+        m.serialize_entry("bench_endpoints", &f.bench_endpoints)?;
         m.end()
     }
 }

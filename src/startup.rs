@@ -99,6 +99,7 @@ fn serve(
     state: web::Data<AppState>,
     ingest: web::Data<IngestState>,
 ) -> anyhow::Result<Server> {
+    let bench = state.settings.bench_endpoints;
     let server = HttpServer::new(move || {
         App::new()
             .wrap(middleware::from_fn(crate::telemetry::request_span))
@@ -106,6 +107,11 @@ fn serve(
             .app_data(ingest.clone())
             .configure(api::configure)
             .configure(crate::ingest::handler::routes)
+            .configure(|cfg| {
+                if bench {
+                    crate::ingest::baseline::routes(cfg);
+                }
+            })
             .default_service(web::to(|| async {
                 Err::<HttpResponse, _>(ApiError::new(
                     actix_web::http::StatusCode::NOT_FOUND,

@@ -5,7 +5,9 @@
 //! - `hooks` keeps hooks compiled; `record` builds request-log rows.
 //! - `committer` groups concurrent commits into one transaction.
 //! - `handler` is the route, in the order SPEC §4 gives.
+//! - `baseline` holds the benchmark's comparison endpoints (off by default).
 
+pub mod baseline;
 pub mod body;
 pub mod committer;
 pub mod handler;

@@ -70,6 +70,9 @@ pub trait Store: Send + Sync + 'static {
 
     async fn get_run(&self, id: &str) -> Result<Option<RunRow>, StoreError>;
     async fn count_runs(&self, pipeline_id: &str) -> Result<i64, StoreError>;
+    /// For a pipeline's runs that have started: milliseconds from enqueue (`created_at`) to
+    /// `started_at` (measuring wake-up latency).
+    async fn run_start_delays(&self, pipeline_id: &str) -> Result<Vec<i64>, StoreError>;
     /// A hook and its pipeline's definition, in one read (the ingest hot path).
     async fn get_hook_for_ingest(&self, id: &str) -> Result<Option<IngestHookRow>, StoreError>;
     /// Inserts a run on its own (manual runs, retries).

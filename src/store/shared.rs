@@ -380,6 +380,16 @@ macro_rules! impl_store {
             Ok(n)
         }
 
+        async fn run_start_delays(&self, pipeline_id: &str) -> Result<Vec<i64>, StoreError> {
+            let rows: Vec<(i64,)> = sqlx::query_as(
+                "SELECT started_at - created_at FROM runs WHERE pipeline_id = $1 AND started_at IS NOT NULL",
+            )
+            .bind(pipeline_id)
+            .fetch_all(&self.pool)
+            .await?;
+            Ok(rows.into_iter().map(|r| r.0).collect())
+        }
+
         async fn get_hook_for_ingest(&self, id: &str) -> Result<Option<IngestHookRow>, StoreError> {
             Ok(sqlx::query_as(
                 "SELECT h.*, p.name AS pipeline_name, p.spec AS pipeline_spec, p.updated_at AS pipeline_updated_at \
