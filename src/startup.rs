@@ -81,9 +81,14 @@ impl Application {
     /// in flight finish (up to 30 s), then returns.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let handle = self.server.handle();
+        let stop_claiming = self.workers.as_ref().map(Workers::stop_token);
         tokio::spawn(async move {
             shutdown_signal().await;
             tracing::info!("shutdown requested: finishing requests in flight");
+            // Workers stop claiming at once, while HTTP requests in flight drain.
+            if let Some(token) = stop_claiming {
+                token.cancel();
+            }
             handle.stop(true).await;
         });
         let served = self.server.await;

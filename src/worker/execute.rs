@@ -178,6 +178,10 @@ async fn steps(
         .collect();
 
     for (idx, step) in spec.steps.iter().enumerate() {
+        if token.is_cancelled() {
+            // Stopped between steps: start nothing more.
+            return ("cancelled", Some(format!("stopped before step {}", step.name)));
+        }
         let mut row = StepRow {
             run_id: run.id.clone(),
             idx: idx as i64,

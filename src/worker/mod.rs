@@ -102,6 +102,11 @@ impl Workers {
         Self { stop, done }
     }
 
+    /// A token that, once cancelled, makes the workers stop claiming (see [`Workers::shutdown`]).
+    pub fn stop_token(&self) -> CancellationToken {
+        self.stop.clone()
+    }
+
     /// Stops claiming, waits for runs in flight up to the grace period, hands back the rest.
     pub async fn shutdown(self) {
         self.stop.cancel();
