@@ -28,7 +28,12 @@ struct Args {
 }
 
 fn args() -> Args {
-    let mut a = Args { connections: 64, seconds: 10, rounds: 3, database: None };
+    let mut a = Args {
+        connections: 64,
+        seconds: 10,
+        rounds: 3,
+        database: None,
+    };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
     while i < argv.len() {
@@ -76,7 +81,11 @@ fn binary() -> String {
 }
 
 fn start_server(env: &[(&str, String)], dir: &std::path::Path) -> Server {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut cmd = if std::path::Path::new("/usr/bin/taskset").exists() {
         let mut c = std::process::Command::new("/usr/bin/taskset");
         c.args(["-c", "0", &binary()]);
@@ -84,16 +93,26 @@ fn start_server(env: &[(&str, String)], dir: &std::path::Path) -> Server {
     } else {
         std::process::Command::new(binary())
     };
-    cmd.arg("serve").current_dir(dir).env("HOOKGATE_LISTEN", format!("127.0.0.1:{port}"));
-    cmd.env("HOOKGATE_LOG", "warn").env("HOOKGATE_BENCH_ENDPOINTS", "true");
+    cmd.arg("serve")
+        .current_dir(dir)
+        .env("HOOKGATE_LISTEN", format!("127.0.0.1:{port}"));
+    cmd.env("HOOKGATE_LOG", "warn")
+        .env("HOOKGATE_BENCH_ENDPOINTS", "true");
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let child = cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).spawn().expect("start hookgate");
+    let child = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start hookgate");
     let server = Server { child, port };
     let started = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(60), "hookgate did not start");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "hookgate did not start"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     server
@@ -111,16 +130,21 @@ fn rss_mib(pid: u32) -> f64 {
 
 /// A 7 KB GitHub push: the real fixture when `../shared` is there, else one of the same shape.
 fn payload() -> Vec<u8> {
-    let shared = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/github/push/payload.json");
+    let shared = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/fixtures/github/push/payload.json"
+    );
     if let Ok(bytes) = std::fs::read(shared) {
         return bytes;
     }
     let commits: Vec<Value> = (0..12)
         .map(|i| json!({ "id": format!("{:040x}", i), "message": "x".repeat(300), "author": { "name": "dev", "email": "dev@example.com" } }))
         .collect();
-    serde_json::to_vec(&json!({ "ref": "refs/heads/main", "before": "0".repeat(40), "after": "1".repeat(40),
+    serde_json::to_vec(
+        &json!({ "ref": "refs/heads/main", "before": "0".repeat(40), "after": "1".repeat(40),
         "repository": { "full_name": "acme/api", "id": 1 }, "pusher": { "name": "dev" },
-        "head_commit": { "id": "1".repeat(40) }, "commits": commits }))
+        "head_commit": { "id": "1".repeat(40) }, "commits": commits }),
+    )
     .unwrap()
 }
 
@@ -132,8 +156,18 @@ struct Setup {
 
 async fn setup(base: &str, admin: &str) -> Setup {
     let c = reqwest::Client::new();
-    let post = |path: String, body: Value| c.post(format!("{base}{path}")).bearer_auth(admin).json(&body).send();
-    let prj: Value = post("/api/v1/projects".into(), json!({ "name": "bench" })).await.unwrap().json().await.unwrap();
+    let post = |path: String, body: Value| {
+        c.post(format!("{base}{path}"))
+            .bearer_auth(admin)
+            .json(&body)
+            .send()
+    };
+    let prj: Value = post("/api/v1/projects".into(), json!({ "name": "bench" }))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let pl: Value = post(
         format!("/api/v1/projects/{}/pipelines", prj["id"].as_str().unwrap()),
         json!({ "name": "deploy", "steps": [{ "name": "noop", "action": "command", "program": "true" }] }),
@@ -144,7 +178,10 @@ async fn setup(base: &str, admin: &str) -> Setup {
     .await
     .unwrap();
     let hook: Value = post(
-        format!("/api/v1/pipelines/{}/hooks/incoming", pl["id"].as_str().unwrap()),
+        format!(
+            "/api/v1/pipelines/{}/hooks/incoming",
+            pl["id"].as_str().unwrap()
+        ),
         json!({ "name": "gh", "provider": "github", "settings": { "variables": [
             { "name": "git_ref", "path": "ref", "required": true },
             { "name": "after", "path": "after" },
@@ -191,12 +228,33 @@ impl Phase {
 
 /// Drives `connections` keep-alive connections at `path` for `seconds`. With `rate`, requests
 /// are paced to that many per second in total; otherwise each connection sends back to back.
-async fn drive(port: u16, path: &str, signature: &str, body: &[u8], connections: usize, seconds: u64, rate: Option<f64>, tag: &str) -> Phase {
+/// What every request of a phase sends.
+#[derive(Clone, Copy)]
+struct Target<'a> {
+    port: u16,
+    path: &'a str,
+    signature: &'a str,
+    body: &'a [u8],
+}
+
+async fn drive(
+    target: Target<'_>,
+    connections: usize,
+    seconds: u64,
+    rate: Option<f64>,
+    tag: &str,
+) -> Phase {
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let mut tasks = Vec::new();
     for conn in 0..connections {
-        let (path, signature, body, tag) = (path.to_string(), signature.to_string(), body.to_vec(), tag.to_string());
+        let (port, path, signature, body, tag) = (
+            target.port,
+            target.path.to_string(),
+            target.signature.to_string(),
+            target.body.to_vec(),
+            tag.to_string(),
+        );
         tasks.push(tokio::spawn(async move {
             let mut phase = Phase::default();
             let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)).await else {
@@ -269,7 +327,11 @@ async fn read_response(stream: &mut TcpStream, buf: &mut [u8]) -> Option<u16> {
             let status: u16 = head.split(' ').nth(1)?.parse().ok()?;
             let len: usize = head
                 .lines()
-                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0)))
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().unwrap_or(0))
+                })
                 .unwrap_or(0);
             let mut have = filled - end - 4;
             while have < len {
@@ -295,14 +357,20 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn main() {
     let args = args();
     pin_to_cpu(1);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(run(args));
 }
 
 async fn run(args: Args) {
     let dir = tempfile::tempdir().unwrap();
     let key = hookgate::crypto::MasterKey::generate().to_base64();
-    let database = args.database.clone().unwrap_or_else(|| format!("sqlite://{}", dir.path().join("bench.db").display()));
+    let database = args
+        .database
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("bench.db").display()));
     let env = vec![
         ("HOOKGATE_DATABASE_URL", database.clone()),
         ("HOOKGATE_MASTER_KEY", key.clone()),
@@ -310,27 +378,54 @@ async fn run(args: Args) {
     ];
     let settings = hookgate::config::Settings::from_sources(
         Some(std::path::Path::new("/dev/null")),
-        &env.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+        &env.iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect(),
     )
     .unwrap();
     let store = hookgate::store::connect(&settings).await.expect("database");
-    let (_, admin) = hookgate::accounts::create_token(store.as_ref(), None, Role::Admin, "bench").await.unwrap();
+    let (_, admin) = hookgate::accounts::create_token(store.as_ref(), None, Role::Admin, "bench")
+        .await
+        .unwrap();
     let admin = admin.expose_secret().to_string();
     let server = start_server(&env, dir.path());
     let base = format!("http://127.0.0.1:{}", server.port);
     let s = setup(&base, &admin).await;
     let body = payload();
-    let signature = sign(&VerifyConfig::new(Provider::Github), &s.secret, &body, 0, None, None)
-        .into_iter()
-        .find(|(k, _)| k == "x-hub-signature-256")
-        .unwrap()
-        .1;
+    let signature = sign(
+        &VerifyConfig::new(Provider::Github),
+        &s.secret,
+        &body,
+        0,
+        None,
+        None,
+    )
+    .into_iter()
+    .find(|(k, _)| k == "x-hub-signature-256")
+    .unwrap()
+    .1;
     let hk = s.hook_path.trim_start_matches("/hooks/").to_string();
-    let targets = [("bare", "/bench/bare".to_string()), ("verify_parse", format!("/bench/verify-parse/{hk}")), ("ingest", s.hook_path.clone())];
+    let targets = [
+        ("bare", "/bench/bare".to_string()),
+        ("verify_parse", format!("/bench/verify-parse/{hk}")),
+        ("ingest", s.hook_path.clone()),
+    ];
 
     let mut accepted_total = 0u64;
     for (name, path) in &targets {
-        let warm = drive(server.port, path, &signature, &body, args.connections, 1, None, &format!("warm-{name}")).await;
+        let warm = drive(
+            Target {
+                port: server.port,
+                path,
+                signature: &signature,
+                body: &body,
+            },
+            args.connections,
+            1,
+            None,
+            &format!("warm-{name}"),
+        )
+        .await;
         if *name == "ingest" {
             accepted_total += warm.accepted;
         }
@@ -339,17 +434,45 @@ async fn run(args: Args) {
     let mut ingest_latencies = Vec::new();
     for round in 0..args.rounds {
         for (name, path) in &targets {
-            let mut phase = drive(server.port, path, &signature, &body, args.connections, args.seconds, None, &format!("r{round}-{name}")).await;
+            let mut phase = drive(
+                Target {
+                    port: server.port,
+                    path,
+                    signature: &signature,
+                    body: &body,
+                },
+                args.connections,
+                args.seconds,
+                None,
+                &format!("r{round}-{name}"),
+            )
+            .await;
             if *name == "ingest" {
                 accepted_total += phase.accepted;
                 ingest_latencies.push((phase.percentile_ms(0.5), phase.percentile_ms(0.99)));
             }
-            eprintln!("round {round} {name}: {:.0}/s ({} errors)", phase.per_s(), phase.errors);
+            eprintln!(
+                "round {round} {name}: {:.0}/s ({} errors)",
+                phase.per_s(),
+                phase.errors
+            );
             rates.entry(name).or_default().push(phase.per_s());
         }
     }
     let accepted_per_s = median(rates["ingest"].clone());
-    let half = drive(server.port, &s.hook_path, &signature, &body, args.connections, args.seconds, Some(accepted_per_s / 2.0), "half").await;
+    let half = drive(
+        Target {
+            port: server.port,
+            path: &s.hook_path,
+            signature: &signature,
+            body: &body,
+        },
+        args.connections,
+        args.seconds,
+        Some(accepted_per_s / 2.0),
+        "half",
+    )
+    .await;
     accepted_total += half.accepted;
     let mut half = half;
     let runs_committed = store.count_runs(&s.pipeline_id).await.unwrap();
@@ -368,19 +491,48 @@ async fn run(args: Args) {
     ];
     let runner_settings = hookgate::config::Settings::from_sources(
         Some(std::path::Path::new("/dev/null")),
-        &runner_env.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+        &runner_env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect(),
     )
     .unwrap();
     let runner_store = hookgate::store::connect(&runner_settings).await.unwrap();
-    let (_, admin2) = hookgate::accounts::create_token(runner_store.as_ref(), None, Role::Admin, "bench2").await.unwrap();
+    let (_, admin2) =
+        hookgate::accounts::create_token(runner_store.as_ref(), None, Role::Admin, "bench2")
+            .await
+            .unwrap();
     let runner = start_server(&runner_env, dir.path());
-    let r = setup(&format!("http://127.0.0.1:{}", runner.port), admin2.expose_secret()).await;
-    let sig2 = sign(&VerifyConfig::new(Provider::Github), &r.secret, &body, 0, None, None)
-        .into_iter()
-        .find(|(k, _)| k == "x-hub-signature-256")
-        .unwrap()
-        .1;
-    drive(runner.port, &r.hook_path, &sig2, &body, 4, 4, Some(50.0), "runner").await;
+    let r = setup(
+        &format!("http://127.0.0.1:{}", runner.port),
+        admin2.expose_secret(),
+    )
+    .await;
+    let sig2 = sign(
+        &VerifyConfig::new(Provider::Github),
+        &r.secret,
+        &body,
+        0,
+        None,
+        None,
+    )
+    .into_iter()
+    .find(|(k, _)| k == "x-hub-signature-256")
+    .unwrap()
+    .1;
+    drive(
+        Target {
+            port: runner.port,
+            path: &r.hook_path,
+            signature: &sig2,
+            body: &body,
+        },
+        4,
+        4,
+        Some(50.0),
+        "runner",
+    )
+    .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let mut delays = runner_store.run_start_delays(&r.pipeline_id).await.unwrap();
     delays.sort_unstable();

@@ -187,7 +187,8 @@ impl Settings {
                 .parse()
                 .map_err(|_| bad(&name("workers"), format!("{s:?} is not a whole number")))?,
         };
-        let allow_private_targets = parse_bool(get("allow_private_targets"), &name("allow_private_targets"))?;
+        let allow_private_targets =
+            parse_bool(get("allow_private_targets"), &name("allow_private_targets"))?;
         let bench_endpoints = parse_bool(get("bench_endpoints"), &name("bench_endpoints"))?;
         let log = get("log").unwrap_or_else(|| "info".into());
         tracing_subscriber::EnvFilter::try_new(&log)

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use super::{AppState, Auth};
+use super::{page, AppState, Auth};
 use crate::domain::ids::{new_id, IdKind};
 use crate::domain::role::Role;
 use crate::domain::time::{now_ms, rfc3339};
@@ -130,12 +130,6 @@ pub struct PageQuery {
     pub cursor: Option<String>,
 }
 
-fn parse_cursor(c: &str) -> Result<(i64, String), ApiError> {
-    let bad = || ApiError::bad_request("invalid_cursor", "the cursor is not one this API gave");
-    let (at, id) = c.split_once('.').ok_or_else(bad)?;
-    Ok((at.parse().map_err(|_| bad())?, id.to_string()))
-}
-
 /// List a hook's deliveries (the request log), newest first.
 #[utoipa::path(get, path = "/api/v1/hooks/{hk}/deliveries", tag = "deliveries", params(PageQuery), responses((status = 200, body = DeliveryPage)))]
 #[get("/hooks/{hk}/deliveries")]
@@ -151,12 +145,10 @@ pub async fn list(
         .await?
         .ok_or_else(|| ApiError::not_found("hook"))?;
     auth.require(&hook.project_id, Role::Viewer, "hook")?;
-    let limit = query.limit.unwrap_or(50).clamp(1, 100);
-    let cursor = query.cursor.as_deref().map(parse_cursor).transpose()?;
+    let limit = page::limit(query.limit);
+    let cursor = page::parse_cursor(query.cursor.as_deref())?;
     let rows = state.store.list_deliveries(&hook.id, cursor, limit).await?;
-    let next_cursor = (rows.len() as i64 == limit)
-        .then(|| rows.last().map(|d| format!("{}.{}", d.received_at, d.id)))
-        .flatten();
+    let next_cursor = page::next_cursor(&rows, limit, |d| (d.received_at, d.id.as_str()));
     let items = rows
         .into_iter()
         .map(|d| DeliveryOut::from_row(d, false))

@@ -6,6 +6,7 @@ mod extract;
 mod health;
 pub mod hooks;
 mod openapi;
+mod page;
 mod pipelines;
 mod projects;
 mod runs;

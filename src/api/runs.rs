@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
 use super::pipelines::{hook_variable_names, load as load_pipeline, parse_spec};
-use super::{AppState, Auth};
+use super::{page, AppState, Auth};
 use crate::domain::ids::{new_id, IdKind};
 use crate::domain::pipeline::{PipelineSpec, RunLimit};
 use crate::domain::role::Role;
@@ -192,23 +192,13 @@ pub async fn list(
         })?),
         None => None,
     };
-    let bad_cursor =
-        || ApiError::bad_request("invalid_cursor", "the cursor is not one this API gave");
-    let cursor = match &query.cursor {
-        Some(c) => {
-            let (at, id) = c.split_once('.').ok_or_else(bad_cursor)?;
-            Some((at.parse::<i64>().map_err(|_| bad_cursor())?, id.to_string()))
-        }
-        None => None,
-    };
-    let limit = query.limit.unwrap_or(50).clamp(1, 100);
+    let cursor = page::parse_cursor(query.cursor.as_deref())?;
+    let limit = page::limit(query.limit);
     let rows = state
         .store
         .list_runs(&pipeline.id, query.status.as_deref(), since, cursor, limit)
         .await?;
-    let next_cursor = (rows.len() as i64 == limit)
-        .then(|| rows.last().map(|r| format!("{}.{}", r.created_at, r.id)))
-        .flatten();
+    let next_cursor = page::next_cursor(&rows, limit, |r| (r.created_at, r.id.as_str()));
     let items = rows
         .into_iter()
         .map(|r| RunOut::new(r, Vec::new()))

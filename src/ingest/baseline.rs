@@ -26,7 +26,9 @@ use crate::error::ApiError;
 pub struct BaselineHooks(RwLock<HashMap<String, Arc<LoadedHook>>>);
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.app_data(web::Data::new(BaselineHooks::default())).service(bare).service(verify_parse);
+    cfg.app_data(web::Data::new(BaselineHooks::default()))
+        .service(bare)
+        .service(verify_parse);
 }
 
 #[post("/bench/bare")]
@@ -43,7 +45,12 @@ async fn verify_parse(
     ingest: web::Data<IngestState>,
     loaded: web::Data<BaselineHooks>,
 ) -> Result<HttpResponse, ApiError> {
-    let cached = loaded.0.read().expect("baseline lock").get(path.as_str()).cloned();
+    let cached = loaded
+        .0
+        .read()
+        .expect("baseline lock")
+        .get(path.as_str())
+        .cloned();
     let hook = match cached {
         Some(h) => h,
         None => {
@@ -51,19 +58,48 @@ async fn verify_parse(
                 .hooks
                 .get(app.store.as_ref(), &app.key, &path)
                 .await?
-                .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "hook_not_found", "no such hook"))?;
-            loaded.0.write().expect("baseline lock").insert(path.to_string(), h.clone());
+                .ok_or_else(|| {
+                    ApiError::new(StatusCode::NOT_FOUND, "hook_not_found", "no such hook")
+                })?;
+            loaded
+                .0
+                .write()
+                .expect("baseline lock")
+                .insert(path.to_string(), h.clone());
             h
         }
     };
-    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
-    verify(&hook.compiled.verify, &[hook.secret.expose_secret()], &header, &body, now_ms() / 1000)
-        .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string()))?;
-    let content_type = req.headers().get("content-type").and_then(|v| v.to_str().ok());
-    let parsed = parse_body(content_type, &body).map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?;
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    verify(
+        &hook.compiled.verify,
+        &[hook.secret.expose_secret()],
+        &header,
+        &body,
+        now_ms() / 1000,
+    )
+    .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string()))?;
+    let content_type = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok());
+    let parsed = parse_body(content_type, &body)
+        .map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?;
     let no_query = |_: &str| None;
-    let vars = hook.compiled.variables.extract(&parsed, &header, &no_query).map_err(|_| {
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_variables", "invalid variables")
-    })?;
+    let vars = hook
+        .compiled
+        .variables
+        .extract(&parsed, &header, &no_query)
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_variables",
+                "invalid variables",
+            )
+        })?;
     Ok(HttpResponse::Accepted().json(serde_json::json!({ "variables": vars.len() })))
 }

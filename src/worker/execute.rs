@@ -180,7 +180,10 @@ async fn steps(
     for (idx, step) in spec.steps.iter().enumerate() {
         if token.is_cancelled() {
             // Stopped between steps: start nothing more.
-            return ("cancelled", Some(format!("stopped before step {}", step.name)));
+            return (
+                "cancelled",
+                Some(format!("stopped before step {}", step.name)),
+            );
         }
         let mut row = StepRow {
             run_id: run.id.clone(),

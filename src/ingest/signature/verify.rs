@@ -187,6 +187,57 @@ fn gitlab_token(secrets: &[&str], header: Headers) -> Result<usize, VerifyError>
     })
 }
 
+/// A header listing a timestamp and one or more hex signatures, each as `key=value`
+/// (Stripe: `t=…,v1=…`; Paddle: `ts=…;h1=…`), signed over `timestamp ‖ joiner ‖ body`.
+struct KeyedList {
+    header: &'static str,
+    separator: char,
+    timestamp_key: &'static str,
+    signature_key: &'static str,
+    joiner: &'static [u8],
+}
+
+fn keyed_list(
+    scheme: &KeyedList,
+    cfg: &VerifyConfig,
+    secrets: &[&str],
+    header: Headers,
+    body: &[u8],
+    now: i64,
+) -> Result<usize, VerifyError> {
+    let name = scheme.header;
+    let malformed = || VerifyError::MalformedSignature(name.into());
+    let value = require(header, name)?;
+    let mut t: Option<&str> = None;
+    let mut presented = Presented::new();
+    let mut signature_seen = false;
+    for item in value.split(scheme.separator) {
+        let Some((k, v)) = item.trim().split_once('=') else {
+            continue;
+        };
+        if k == scheme.timestamp_key {
+            if t.is_some() {
+                return Err(malformed());
+            }
+            t = Some(v);
+        } else if k == scheme.signature_key {
+            signature_seen = true;
+            if presented.is_full() {
+                return Err(malformed());
+            }
+            presented.push_hex(v, 32);
+        }
+    }
+    let t = t.ok_or_else(|| VerifyError::MissingTimestamp(name.into()))?;
+    let ts = parse_timestamp(t).ok_or_else(malformed)?;
+    if !signature_seen || presented.is_empty() {
+        return Err(malformed());
+    }
+    let parts: [&[u8]; 3] = [t.as_bytes(), scheme.joiner, body];
+    let index = match_secrets(secrets, KeyForm::Raw, Algorithm::Sha256, &parts, &presented)?;
+    check_fresh(cfg, ts, now, index)
+}
+
 /// `t=<ts>,v1=<hex>[,v1=<hex>…]` over `t.body`; `v0` and unknown schemes are ignored.
 fn stripe(
     cfg: &VerifyConfig,
@@ -195,42 +246,14 @@ fn stripe(
     body: &[u8],
     now: i64,
 ) -> Result<usize, VerifyError> {
-    let name = "stripe-signature";
-    let malformed = || VerifyError::MalformedSignature(name.into());
-    let value = require(header, name)?;
-    let mut t: Option<&str> = None;
-    let mut presented = Presented::new();
-    let mut v1_seen = false;
-    for item in value.split(',') {
-        let Some((k, v)) = item.trim().split_once('=') else {
-            continue;
-        };
-        match k {
-            "t" if t.is_some() => return Err(malformed()),
-            "t" => t = Some(v),
-            "v1" => {
-                v1_seen = true;
-                if presented.is_full() {
-                    return Err(malformed());
-                }
-                presented.push_hex(v, 32);
-            }
-            _ => {}
-        }
-    }
-    let t = t.ok_or_else(|| VerifyError::MissingTimestamp(name.into()))?;
-    let ts = parse_timestamp(t).ok_or_else(malformed)?;
-    if !v1_seen || presented.is_empty() {
-        return Err(malformed());
-    }
-    let index = match_secrets(
-        secrets,
-        KeyForm::Raw,
-        Algorithm::Sha256,
-        &[t.as_bytes(), b".", body],
-        &presented,
-    )?;
-    check_fresh(cfg, ts, now, index)
+    let scheme = KeyedList {
+        header: "stripe-signature",
+        separator: ',',
+        timestamp_key: "t",
+        signature_key: "v1",
+        joiner: b".",
+    };
+    keyed_list(&scheme, cfg, secrets, header, body, now)
 }
 
 /// `v0=<hex>` over `v0:{timestamp}:{body}`.
@@ -262,37 +285,14 @@ fn paddle(
     body: &[u8],
     now: i64,
 ) -> Result<usize, VerifyError> {
-    let name = "paddle-signature";
-    let malformed = || VerifyError::MalformedSignature(name.into());
-    let value = require(header, name)?;
-    let mut t: Option<&str> = None;
-    let mut presented = Presented::new();
-    let mut h1_seen = false;
-    for item in value.split(';') {
-        let Some((k, v)) = item.trim().split_once('=') else {
-            continue;
-        };
-        match k {
-            "ts" if t.is_some() => return Err(malformed()),
-            "ts" => t = Some(v),
-            "h1" => {
-                h1_seen = true;
-                if presented.is_full() {
-                    return Err(malformed());
-                }
-                presented.push_hex(v, 32);
-            }
-            _ => {}
-        }
-    }
-    let t = t.ok_or_else(|| VerifyError::MissingTimestamp(name.into()))?;
-    let ts = parse_timestamp(t).ok_or_else(malformed)?;
-    if !h1_seen || presented.is_empty() {
-        return Err(malformed());
-    }
-    let parts: [&[u8]; 3] = [t.as_bytes(), b":", body];
-    let index = match_secrets(secrets, KeyForm::Raw, Algorithm::Sha256, &parts, &presented)?;
-    check_fresh(cfg, ts, now, index)
+    let scheme = KeyedList {
+        header: "paddle-signature",
+        separator: ';',
+        timestamp_key: "ts",
+        signature_key: "h1",
+        joiner: b":",
+    };
+    keyed_list(&scheme, cfg, secrets, header, body, now)
 }
 
 /// `v1,<base64>` entries separated by spaces, over `{webhook-id}.{webhook-timestamp}.{body}`.
