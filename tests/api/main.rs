@@ -14,3 +14,4 @@ mod ingest_support;
 mod pipelines;
 mod projects;
 mod roles;
+mod runner_processes;
