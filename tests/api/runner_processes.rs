@@ -579,8 +579,9 @@ async fn kill_9_with_retries_is_retried_postgres() {
 
 // 4. Queue policy across processes ---------------------------------------------------------
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn queue_policy_across_processes_postgres() {
+/// `runs` runs of one key under `queue`, max 1, on two worker processes; the step sleeps
+/// `step`; runs are enqueued `pace` apart (zero: at once).
+async fn queue_policy_across_processes(runs: usize, step: &str, pace: Duration) {
     let Some(c) = Cluster::new(Backend::Postgres).await else {
         return;
     };
@@ -591,13 +592,15 @@ async fn queue_policy_across_processes_postgres() {
         .pipeline(
             json!({ "name": "serial", "variables": [{ "name": "target" }],
             "concurrency": { "key": "${target}", "max": 1, "policy": "queue" },
-            "steps": [sh("deploy", "sleep 0.3")] }),
+            "steps": [sh("deploy", &format!("sleep {step}"))] }),
         )
         .await;
-    for _ in 0..8 {
+    for _ in 0..runs {
         api.start_run(&pl, json!({ "target": "prod" })).await;
+        tokio::time::sleep(pace).await;
     }
-    api.wait_succeeded(&pl, 8, Duration::from_secs(120)).await;
+    api.wait_succeeded(&pl, runs, Duration::from_secs(120))
+        .await;
 
     // Creation order as the store defines it (created_at, then id): the list, oldest first.
     let created: Vec<String> = api
@@ -606,7 +609,7 @@ async fn queue_policy_across_processes_postgres() {
         .iter()
         .map(|r| r["id"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(created.len(), 8);
+    assert_eq!(created.len(), runs);
     let mut spans = Vec::new();
     for id in &created {
         let r = api.run(id).await;
@@ -623,6 +626,17 @@ async fn queue_policy_across_processes_postgres() {
     }
     let started: Vec<String> = spans.into_iter().map(|s| s.2).collect();
     assert_eq!(started, created, "runs started in creation (FIFO) order");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_policy_across_processes_postgres() {
+    queue_policy_across_processes(8, "0.3", Duration::ZERO).await;
+}
+
+/// New runs keep arriving while earlier ones finish (each claim races an enqueue).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_policy_across_processes_while_runs_arrive_postgres() {
+    queue_policy_across_processes(30, "0.05", Duration::from_millis(25)).await;
 }
 
 // 5. SIGTERM hands back --------------------------------------------------------------------
