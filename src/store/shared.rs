@@ -474,6 +474,24 @@ macro_rules! impl_store {
                             continue;
                         }
                     }
+                    if policy == "queue" {
+                        // FIFO per key: only the key's oldest queued run may start. Another
+                        // claimer can hold older rows locked (PostgreSQL skips them), so look.
+                        let older: Option<(String,)> = sqlx::query_as(
+                            "SELECT id FROM runs WHERE pipeline_id = $1 AND concurrency_key = $2 AND status = 'queued' \
+                             AND (created_at < $3 OR (created_at = $3 AND id < $4)) LIMIT 1",
+                        )
+                        .bind(&run.pipeline_id)
+                        .bind(&key)
+                        .bind(run.created_at)
+                        .bind(&run.id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                        if older.is_some() {
+                            blocked.insert(slot);
+                            continue;
+                        }
+                    }
                     let (running,): (i64,) = sqlx::query_as(
                         "SELECT COUNT(*) FROM runs WHERE pipeline_id = $1 AND concurrency_key = $2 AND status = 'running'",
                     )

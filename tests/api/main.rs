@@ -14,4 +14,5 @@ mod ingest_support;
 mod pipelines;
 mod projects;
 mod roles;
+mod runner_processes;
 mod runs;
