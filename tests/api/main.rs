@@ -4,6 +4,8 @@ mod helpers;
 
 mod cli;
 mod contract;
+mod crash;
+mod crash_support;
 mod deliveries;
 mod hooks;
 mod ingest;
