@@ -75,16 +75,19 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, wake: Wake) {
             jobs.drain(..).map(|j| (j.write, j.reply)).unzip();
         match store.commit_ingest(&writes).await {
             Ok(results) => {
-                if results
+                let accepted = results
                     .iter()
-                    .any(|r| matches!(r, IngestResult::Accepted { .. }))
-                {
-                    wake.runs_ready().await;
-                }
+                    .any(|r| matches!(r, IngestResult::Accepted { .. }));
+                // Answer first: the writes are committed, and announcing them (a NOTIFY on
+                // PostgreSQL) must not hold the answers, for up to the pool's acquire timeout
+                // when the database has just gone away.
                 for (reply, result) in replies.into_iter().zip(results) {
                     if let Some(reply) = reply {
                         let _ = reply.send(Ok(result));
                     }
+                }
+                if accepted {
+                    wake.runs_ready().await;
                 }
             }
             Err(e) if writes.len() == 1 => {
