@@ -3,7 +3,7 @@
 //! Each request sends its write to one committer task and waits for its own result. While a
 //! commit is in flight, new writes queue; the next commit takes all of them (up to a cap).
 //! A batch that fails as a whole is retried one write at a time, so one bad write cannot fail
-//! its neighbours.
+//! its neighbours; unless the database is unavailable, which fails the whole batch at once.
 
 use std::sync::Arc;
 
@@ -75,21 +75,38 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, wake: Wake) {
             jobs.drain(..).map(|j| (j.write, j.reply)).unzip();
         match store.commit_ingest(&writes).await {
             Ok(results) => {
-                if results
+                let accepted = results
                     .iter()
-                    .any(|r| matches!(r, IngestResult::Accepted { .. }))
-                {
-                    wake.runs_ready().await;
-                }
+                    .any(|r| matches!(r, IngestResult::Accepted { .. }));
+                // Answer first: the writes are committed, and announcing them (a NOTIFY on
+                // PostgreSQL) must not hold the answers, for up to the pool's acquire timeout
+                // when the database has just gone away.
                 for (reply, result) in replies.into_iter().zip(results) {
                     if let Some(reply) = reply {
                         let _ = reply.send(Ok(result));
                     }
                 }
+                if accepted {
+                    wake.runs_ready().await;
+                }
             }
             Err(e) if writes.len() == 1 => {
                 if let Some(Some(reply)) = replies.into_iter().next() {
                     let _ = reply.send(Err(e));
+                }
+            }
+            Err(StoreError::Unavailable(e)) => {
+                // The database is unreachable: retrying one write at a time would wait out the
+                // pool's acquire timeout once per write while every new request queues behind
+                // it. Fail the whole batch now (each sender gets a 503 and retries).
+                let reason = e.to_string();
+                tracing::warn!(error = %reason, batch = writes.len(), "group commit failed: database unavailable");
+                let mut first = Some(e);
+                for reply in replies.into_iter().flatten() {
+                    let e = first
+                        .take()
+                        .unwrap_or_else(|| sqlx::Error::Io(std::io::Error::other(reason.clone())));
+                    let _ = reply.send(Err(StoreError::Unavailable(e)));
                 }
             }
             Err(e) => {

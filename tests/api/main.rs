@@ -4,6 +4,8 @@ mod helpers;
 
 mod cli;
 mod contract;
+mod crash;
+mod crash_support;
 mod deliveries;
 mod hooks;
 mod ingest;
@@ -11,6 +13,7 @@ mod ingest_flow;
 mod ingest_hostile;
 mod ingest_outage;
 mod ingest_support;
+mod pg_outage;
 mod pipelines;
 mod projects;
 mod roles;
