@@ -11,6 +11,7 @@ mod ingest_flow;
 mod ingest_hostile;
 mod ingest_outage;
 mod ingest_support;
+mod notify;
 mod pipelines;
 mod projects;
 mod roles;
