@@ -399,6 +399,12 @@ mod tests {
         assert_eq!(s.notify_backoff[0].as_millis(), 100);
         assert_eq!(s.notify_backoff[2].as_secs(), 3);
         assert_eq!(parse_backoff("[5, 30]").unwrap().len(), 2);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("h.toml");
+        std::fs::write(&file, "notify_backoff_secs = [5, 0.5]\n").unwrap();
+        let s = Settings::from_sources(Some(&file), &env(&[])).unwrap();
+        assert_eq!(s.notify_backoff.len(), 2);
+        assert_eq!(s.notify_backoff[1].as_millis(), 500);
         for bad in ["", "0", "-1", "x", "1,,2", "NaN"] {
             let e = Settings::from_sources(
                 Some(Path::new("/dev/null")),

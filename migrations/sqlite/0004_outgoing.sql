@@ -16,6 +16,9 @@ CREATE TABLE outgoing_hooks (
     disabled_reason  TEXT,
     secret_ct        BLOB NOT NULL,
     secret_last4     TEXT NOT NULL,
+    -- During a rotation's grace period requests carry a signature with the previous secret too.
+    prev_secret_ct          BLOB,
+    prev_secret_expires_at  BIGINT,
     created_at       BIGINT NOT NULL,
     updated_at       BIGINT NOT NULL
 );

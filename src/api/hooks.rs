@@ -375,7 +375,8 @@ pub async fn rotate(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.map(|b| b.into_inner()).unwrap_or_default();
     if is_outgoing(&path) {
-        return super::outgoing::rotate(&state, &auth, &path, body.secret).await;
+        return super::outgoing::rotate(&state, &auth, &path, body.secret, body.grace_period_secs)
+            .await;
     }
     let mut row = load(&state, &auth, &path, Role::Member).await?;
     let grace = body.grace_period_secs.unwrap_or(86_400);

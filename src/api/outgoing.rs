@@ -132,6 +132,9 @@ pub struct OutgoingOut {
     /// The Standard Webhooks signing secret (`whsec_…`): plain text in the answer that creates
     /// or rotates it; `••••abcd` ever after.
     pub secret: String,
+    /// During a rotation's grace period: until when requests are also signed with the previous secret.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_secret_expires_at: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -202,6 +205,10 @@ pub fn to_out(row: OutgoingHookRow, plain_secret: Option<&str>) -> Result<Outgoi
             .map(str::to_string)
             .unwrap_or_else(|| mask(&row.secret_last4)),
         text: row.text_template,
+        previous_secret_expires_at: row
+            .prev_secret_expires_at
+            .filter(|t| *t > now_ms())
+            .map(rfc3339),
         id: row.id,
         pipeline_id: row.pipeline_id,
         project_id: row.project_id,
@@ -385,6 +392,8 @@ pub async fn create(
             .min(i64::MAX as u64) as i64,
         is_active: body.is_active,
         disabled_reason: None,
+        prev_secret_ct: None,
+        prev_secret_expires_at: None,
         created_at: now,
         updated_at: now,
     };
@@ -473,14 +482,23 @@ pub async fn remove(state: &AppState, auth: &Auth, id: &str) -> Result<HttpRespo
 }
 
 /// `POST /hooks/{oh}/rotate-secret`: a new `whsec_` secret (generated, or `secret` if given),
-/// shown once. It takes effect at once: outgoing hooks have no grace period.
+/// shown once. For `grace_period_secs` (default 86400, at most 30 days; 0 ends it now) requests
+/// carry a second signature made with the previous secret.
 pub async fn rotate(
     state: &AppState,
     auth: &Auth,
     id: &str,
     supplied: Option<SecretString>,
+    grace_secs: Option<u64>,
 ) -> Result<HttpResponse, ApiError> {
     let mut row = load(state, auth, id, Role::Member).await?;
+    let grace = grace_secs.unwrap_or(86_400);
+    if grace > 30 * 86_400 {
+        return Err(ApiError::validation(vec![FieldError::new(
+            "grace_period_secs",
+            format!("must be at most {}", 30 * 86_400),
+        )]));
+    }
     let secret = match supplied {
         None => SecretString::from(Provider::StandardWebhooks.generate_secret()),
         Some(s) => {
@@ -497,11 +515,19 @@ pub async fn rotate(
             s
         }
     };
+    let now = now_ms();
+    if grace > 0 {
+        row.prev_secret_ct = Some(std::mem::take(&mut row.secret_ct));
+        row.prev_secret_expires_at = Some(now + grace as i64 * 1000);
+    } else {
+        row.prev_secret_ct = None;
+        row.prev_secret_expires_at = None;
+    }
     row.secret_ct = state
         .key
         .seal(&secret_context(&row.id), secret.expose_secret().as_bytes());
     row.secret_last4 = last4(secret.expose_secret());
-    row.updated_at = now_ms();
+    row.updated_at = now;
     if !state.store.update_outgoing_hook(&row).await? {
         return Err(ApiError::not_found("hook"));
     }

@@ -34,6 +34,31 @@ pub fn signature_headers(
     )
 }
 
+/// The Standard Webhooks headers signed with the current secret and, during a rotation's grace
+/// period, the previous one too: `webhook-signature: v1,<new> v1,<old>` (receivers accept any).
+pub fn signature_headers_rotating(
+    secret: &str,
+    previous: Option<&str>,
+    event_id: &str,
+    body: &[u8],
+    now_unix: i64,
+) -> Vec<(String, String)> {
+    let mut headers = signature_headers(secret, event_id, body, now_unix);
+    let Some(previous) = previous else {
+        return headers;
+    };
+    let old = signature_headers(previous, event_id, body, now_unix);
+    let old_sig = old.iter().find(|(k, _)| k == "webhook-signature");
+    if let (Some((_, old_sig)), Some((_, sig))) = (
+        old_sig,
+        headers.iter_mut().find(|(k, _)| k == "webhook-signature"),
+    ) {
+        sig.push(' ');
+        sig.push_str(old_sig);
+    }
+    headers
+}
+
 /// The headers of a request: the hook's own, then ours (which win).
 pub fn request_headers(
     custom: &serde_json::Map<String, serde_json::Value>,
@@ -209,6 +234,24 @@ mod tests {
         let get = |n: &str| h.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
         let cfg = VerifyConfig::new(Provider::StandardWebhooks);
         assert_eq!(verify(&cfg, &[&secret], &get, body, 1_700_000_000), Ok(0));
+    }
+
+    #[test]
+    fn during_a_rotation_both_secrets_verify() {
+        let (new, old) = (
+            Provider::StandardWebhooks.generate_secret(),
+            Provider::StandardWebhooks.generate_secret(),
+        );
+        let body = br#"{"a":1}"#;
+        let h = signature_headers_rotating(&new, Some(&old), "evt_1", body, 1_700_000_000);
+        let get = |n: &str| h.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+        assert_eq!(get("webhook-signature").unwrap().matches("v1,").count(), 2);
+        let cfg = VerifyConfig::new(Provider::StandardWebhooks);
+        for s in [&new, &old] {
+            assert!(verify(&cfg, &[s.as_str()], &get, body, 1_700_000_000).is_ok());
+        }
+        let other = Provider::StandardWebhooks.generate_secret();
+        assert!(verify(&cfg, &[other.as_str()], &get, body, 1_700_000_000).is_err());
     }
 
     #[test]

@@ -176,8 +176,20 @@ pub async fn process(ctx: &NotifyContext, event: OutgoingEventRow) {
         Ok(body) => {
             let body = serde_json::to_vec(&body).unwrap_or_default();
             use secrecy::ExposeSecret;
-            let signed =
-                deliver::signature_headers(secret.expose_secret(), &event.id, &body, at / 1000);
+            // During a rotation's grace period, sign with the previous secret as well.
+            let previous = match (&hook.prev_secret_ct, hook.prev_secret_expires_at) {
+                (Some(ct), Some(until)) if until > at => {
+                    ctx.key.open(&secret_context(&hook.id), ct).ok()
+                }
+                _ => None,
+            };
+            let signed = deliver::signature_headers_rotating(
+                secret.expose_secret(),
+                previous.as_ref().map(|p| p.expose_secret()),
+                &event.id,
+                &body,
+                at / 1000,
+            );
             let custom: serde_json::Map<String, serde_json::Value> =
                 serde_json::from_str(&hook.headers).unwrap_or_default();
             deliver::send(

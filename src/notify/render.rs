@@ -202,6 +202,8 @@ mod tests {
             disabled_reason: None,
             secret_ct: vec![],
             secret_last4: "abcd".into(),
+            prev_secret_ct: None,
+            prev_secret_expires_at: None,
             created_at: 0,
             updated_at: 0,
         }

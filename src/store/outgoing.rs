@@ -21,6 +21,8 @@ pub struct OutgoingHookRow {
     pub disabled_reason: Option<String>,
     pub secret_ct: Vec<u8>,
     pub secret_last4: String,
+    pub prev_secret_ct: Option<Vec<u8>>,
+    pub prev_secret_expires_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }

@@ -678,8 +678,9 @@ macro_rules! impl_store {
         async fn insert_outgoing_hook(&self, h: &OutgoingHookRow) -> Result<(), StoreError> {
             sqlx::query(
                 "INSERT INTO outgoing_hooks (id, pipeline_id, project_id, name, channel, url, headers, triggers, payload, \
-                 text_template, timeout_secs, is_active, disabled_reason, secret_ct, secret_last4, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+                 text_template, timeout_secs, is_active, disabled_reason, secret_ct, secret_last4, created_at, updated_at, \
+                 prev_secret_ct, prev_secret_expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
             )
             .bind(&h.id)
             .bind(&h.pipeline_id)
@@ -698,6 +699,8 @@ macro_rules! impl_store {
             .bind(&h.secret_last4)
             .bind(h.created_at)
             .bind(h.updated_at)
+            .bind(&h.prev_secret_ct)
+            .bind(h.prev_secret_expires_at)
             .execute(&self.pool)
             .await?;
             Ok(())
@@ -718,7 +721,7 @@ macro_rules! impl_store {
             let r = sqlx::query(
                 "UPDATE outgoing_hooks SET name = $2, channel = $3, url = $4, headers = $5, triggers = $6, payload = $7, \
                  text_template = $8, timeout_secs = $9, is_active = $10, disabled_reason = $11, secret_ct = $12, \
-                 secret_last4 = $13, updated_at = $14 WHERE id = $1",
+                 secret_last4 = $13, updated_at = $14, prev_secret_ct = $15, prev_secret_expires_at = $16 WHERE id = $1",
             )
             .bind(&h.id)
             .bind(&h.name)
@@ -734,6 +737,8 @@ macro_rules! impl_store {
             .bind(&h.secret_ct)
             .bind(&h.secret_last4)
             .bind(h.updated_at)
+            .bind(&h.prev_secret_ct)
+            .bind(h.prev_secret_expires_at)
             .execute(&self.pool)
             .await?;
             Ok(r.rows_affected() > 0)

@@ -504,6 +504,30 @@ async fn outgoing_hooks_crud_shares_the_hooks_routes(app: TestApp) {
     assert_eq!(s, 200, "{rotated}");
     let new_secret = rotated["secret"].as_str().unwrap();
     assert!(new_secret.starts_with("whsec_") && new_secret != secret);
+    assert!(
+        rotated["previous_secret_expires_at"].is_string(),
+        "{rotated}"
+    );
+    let (s, rotated) = app
+        .post(
+            &format!("/api/v1/hooks/{oh}/rotate-secret"),
+            &app.admin_token,
+            json!({ "grace_period_secs": 0 }),
+        )
+        .await;
+    assert_eq!(s, 200, "{rotated}");
+    assert!(
+        rotated.get("previous_secret_expires_at").is_none(),
+        "{rotated}"
+    );
+    let (s, _) = app
+        .post(
+            &format!("/api/v1/hooks/{oh}/rotate-secret"),
+            &app.admin_token,
+            json!({ "secret": "not-whsec" }),
+        )
+        .await;
+    assert_eq!(s, 422);
 
     let (s, _) = app
         .call(
