@@ -700,3 +700,172 @@ async fn sqlite_events_survive_a_restart() {
 async fn postgres_events_survive_a_restart() {
     events_survive_a_restart(Backend::Postgres).await;
 }
+
+/// Every run state change inserts its events in its own transaction, and only when it happened:
+/// cancel of a queued run, supersede, claim, a fenced finish, recovery of a lost run.
+async fn state_changes_enqueue_their_events(backend: Backend) {
+    use hookgate::store::{OutgoingHookRow, PipelineRow, ProjectRow, RunRow};
+    let Some((url, _dir)) = fresh_database(backend).await else {
+        return;
+    };
+    let key = hookgate::crypto::MasterKey::generate().to_base64();
+    let store = hookgate::store::connect(&test_settings(&url, &key))
+        .await
+        .unwrap();
+    let now = now_ms();
+    store
+        .insert_project(&ProjectRow {
+            id: "prj_t".into(),
+            name: "t".into(),
+            created_at: now,
+        })
+        .await
+        .unwrap();
+    store
+        .insert_pipeline(&PipelineRow {
+            id: "pl_t".into(),
+            project_id: "prj_t".into(),
+            name: "deploy".into(),
+            spec: "{}".into(),
+            created_at: now,
+            updated_at: now,
+        })
+        .await
+        .unwrap();
+    let hook = |id: &str, triggers: &str, active: bool| OutgoingHookRow {
+        id: id.into(),
+        pipeline_id: "pl_t".into(),
+        project_id: "prj_t".into(),
+        name: id.into(),
+        channel: "webhook".into(),
+        url: "https://example.com".into(),
+        headers: "{}".into(),
+        triggers: triggers.into(),
+        payload: None,
+        text_template: None,
+        timeout_secs: 10,
+        is_active: active,
+        disabled_reason: None,
+        secret_ct: vec![0],
+        secret_last4: "abcd".into(),
+        prev_secret_ct: None,
+        prev_secret_expires_at: None,
+        created_at: now,
+        updated_at: now,
+    };
+    let all = serde_json::to_string(&hookgate::notify::render::EVENTS).unwrap();
+    store
+        .insert_outgoing_hook(&hook("oh_all", &all, true))
+        .await
+        .unwrap();
+    store
+        .insert_outgoing_hook(&hook("oh_final", r#"["run.failed"]"#, true))
+        .await
+        .unwrap();
+    store
+        .insert_outgoing_hook(&hook("oh_off", &all, false))
+        .await
+        .unwrap();
+    let run = |id: &str, at: i64, key: Option<&str>| RunRow {
+        id: id.into(),
+        pipeline_id: "pl_t".into(),
+        project_id: "prj_t".into(),
+        hook_id: None,
+        delivery_id: None,
+        status: "queued".into(),
+        reason: None,
+        variables: r#"{"git_ref":"main"}"#.into(),
+        triggered_by: "manual:tok_t".into(),
+        concurrency_key: key.map(str::to_string),
+        attempt: 0,
+        lease_expires_at: None,
+        created_at: at,
+        started_at: None,
+        finished_at: None,
+        worker_id: None,
+        cancel_requested: false,
+        max_attempts: 1,
+        concurrency_policy: key.map(|_| "supersede".to_string()),
+        concurrency_max: key.map(|_| 1),
+    };
+    let events_of = |hook: &'static str| {
+        let store = store.clone();
+        async move {
+            let mut list: Vec<(String, String)> = store
+                .list_events(hook, 100)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|e| (e.run_id, e.event))
+                .collect();
+            list.sort();
+            list
+        }
+    };
+    let pair = |r: &str, e: &str| (r.to_string(), e.to_string());
+
+    // Cancel a queued run.
+    store.insert_run(&run("run_a", now, None)).await.unwrap();
+    assert_eq!(
+        store.request_cancel("run_a", now).await.unwrap().as_deref(),
+        Some("cancelled")
+    );
+    // A second cancel changes nothing and enqueues nothing.
+    store.request_cancel("run_a", now).await.unwrap();
+    // Supersede: the older of two queued runs of one key is superseded, the newer starts.
+    store
+        .insert_run(&run("run_b", now + 1, Some("main")))
+        .await
+        .unwrap();
+    store
+        .insert_run(&run("run_c", now + 2, Some("main")))
+        .await
+        .unwrap();
+    let claimed = store.claim_run("wrk_t", 1, now + 3).await.unwrap().unwrap();
+    assert_eq!(claimed.id, "run_c");
+    // A finish by a stale attempt is fenced off: no event.
+    assert!(!store
+        .finish_run("run_c", 99, "succeeded", None, now + 4)
+        .await
+        .unwrap());
+    // The lease (1 ms) expires: recovery fails the run with worker_lost.
+    let recovered = store.recover_expired(now + 10).await.unwrap();
+    assert_eq!(recovered, vec![("run_c".to_string(), "failed".to_string())]);
+
+    assert_eq!(
+        events_of("oh_all").await,
+        vec![
+            pair("run_a", "run.cancelled"),
+            pair("run_a", "run.queued"),
+            pair("run_b", "run.queued"),
+            pair("run_b", "run.superseded"),
+            pair("run_c", "run.failed"),
+            pair("run_c", "run.queued"),
+            pair("run_c", "run.started"),
+        ]
+    );
+    assert_eq!(
+        events_of("oh_final").await,
+        vec![pair("run_c", "run.failed")]
+    );
+    assert!(
+        events_of("oh_off").await.is_empty(),
+        "inactive hooks get nothing"
+    );
+    let failed = store.list_events("oh_final", 1).await.unwrap().remove(0);
+    let snapshot: Value = serde_json::from_str(&failed.snapshot).unwrap();
+    assert_eq!(snapshot["status"], "failed");
+    assert_eq!(snapshot["reason"], "worker_lost");
+    assert_eq!(snapshot["variables"]["git_ref"], "main");
+    assert_eq!(snapshot["project_name"], "t");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_state_changes_enqueue_their_events() {
+    state_changes_enqueue_their_events(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_state_changes_enqueue_their_events() {
+    state_changes_enqueue_their_events(Backend::Postgres).await;
+}
