@@ -41,6 +41,37 @@ pub struct Settings {
     pub shutdown_grace_secs: u32,
     /// Serve the benchmark's baseline endpoints (`/bench/…`). For measuring only.
     pub bench_endpoints: bool,
+    /// Outgoing hooks: the wait before each retry (`HOOKGATE_NOTIFY_BACKOFF_SECS`, seconds,
+    /// comma-separated, fractions allowed); an event gets one attempt more than there are delays.
+    pub notify_backoff: Vec<std::time::Duration>,
+}
+
+/// The default retry schedule of outgoing hooks: 5 s, 30 s, 2 min, 15 min, 1 h, 6 h, 12 h
+/// (8 attempts over about 20 hours).
+pub const DEFAULT_NOTIFY_BACKOFF_SECS: &str = "5,30,120,900,3600,21600,43200";
+
+/// Parses `"5,30,0.5"` (or `[5, 30, 0.5]` from a file) into delays; each must be above 0 and
+/// at most a week.
+pub fn parse_backoff(s: &str) -> Result<Vec<std::time::Duration>, String> {
+    let inner = s.trim().trim_start_matches('[').trim_end_matches(']');
+    let delays = inner
+        .split(',')
+        .map(|part| {
+            let part = part.trim().trim_matches('"');
+            match part.parse::<f64>() {
+                Ok(v) if v.is_finite() && v > 0.0 && v <= 7.0 * 86_400.0 => {
+                    Ok(std::time::Duration::from_secs_f64(v))
+                }
+                _ => Err(format!(
+                    "{part:?} is not a number of seconds above 0 and at most 604800"
+                )),
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if delays.is_empty() || delays.len() > 50 {
+        return Err("give 1 to 50 delays, comma-separated".into());
+    }
+    Ok(delays)
 }
 
 /// Log line format.
@@ -83,6 +114,7 @@ struct FileSettings {
     lease_secs: Option<u32>,
     shutdown_grace_secs: Option<u32>,
     bench_endpoints: Option<bool>,
+    notify_backoff_secs: Option<serde_json::Value>,
 }
 
 const KEYS: &[&str] = &[
@@ -100,6 +132,7 @@ const KEYS: &[&str] = &[
     "lease_secs",
     "shutdown_grace_secs",
     "bench_endpoints",
+    "notify_backoff_secs",
 ];
 
 impl Settings {
@@ -226,6 +259,10 @@ impl Settings {
         }
         let shutdown_grace_secs =
             parse_num(get("shutdown_grace_secs"), 30, &name("shutdown_grace_secs"))?;
+        let notify_backoff = parse_backoff(
+            &get("notify_backoff_secs").unwrap_or_else(|| DEFAULT_NOTIFY_BACKOFF_SECS.into()),
+        )
+        .map_err(|e| bad(&name("notify_backoff_secs"), e))?;
         Ok(Settings {
             listen,
             database_url,
@@ -241,6 +278,7 @@ impl Settings {
             lease_secs,
             shutdown_grace_secs,
             bench_endpoints,
+            notify_backoff,
         })
     }
 
@@ -330,6 +368,7 @@ impl serde::Serialize for FileAsMap<'_> {
         m.serialize_entry("lease_secs", &f.lease_secs)?;
         m.serialize_entry("shutdown_grace_secs", &f.shutdown_grace_secs)?;
         m.serialize_entry("bench_endpoints", &f.bench_endpoints)?;
+        m.serialize_entry("notify_backoff_secs", &f.notify_backoff_secs)?;
         m.end()
     }
 }
@@ -353,6 +392,38 @@ mod tests {
         assert_eq!(s.public_url, "http://127.0.0.1:8080");
         assert_eq!(s.sqlite_path().unwrap(), PathBuf::from("hookgate.db"));
         assert_eq!(s.max_body_bytes, 5 * 1024 * 1024);
+        assert_eq!(s.notify_backoff.len(), 7);
+        assert_eq!(s.notify_backoff[6].as_secs(), 43_200);
+    }
+
+    #[test]
+    fn backoff_accepts_fractions_and_names_bad_values() {
+        let s = Settings::from_sources(
+            Some(Path::new("/dev/null")),
+            &env(&[("HOOKGATE_NOTIFY_BACKOFF_SECS", "0.1, 0.2,3")]),
+        )
+        .unwrap();
+        assert_eq!(s.notify_backoff[0].as_millis(), 100);
+        assert_eq!(s.notify_backoff[2].as_secs(), 3);
+        assert_eq!(parse_backoff("[5, 30]").unwrap().len(), 2);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("h.toml");
+        std::fs::write(&file, "notify_backoff_secs = [5, 0.5]\n").unwrap();
+        let s = Settings::from_sources(Some(&file), &env(&[])).unwrap();
+        assert_eq!(s.notify_backoff.len(), 2);
+        assert_eq!(s.notify_backoff[1].as_millis(), 500);
+        for bad in ["", "0", "-1", "x", "1,,2", "NaN"] {
+            let e = Settings::from_sources(
+                Some(Path::new("/dev/null")),
+                &env(&[("HOOKGATE_NOTIFY_BACKOFF_SECS", bad)]),
+            );
+            if bad.is_empty() {
+                assert!(e.is_ok(), "empty means the default");
+            } else {
+                let e = e.unwrap_err().to_string();
+                assert!(e.contains("HOOKGATE_NOTIFY_BACKOFF_SECS"), "{e}");
+            }
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod domain;
 pub mod error;
 pub mod ingest;
 pub mod net_guard;
+pub mod notify;
 pub mod runner;
 pub mod startup;
 pub mod store;

@@ -23,6 +23,7 @@ pub struct Application {
     server: Server,
     state: web::Data<AppState>,
     workers: Option<Workers>,
+    notifier: Option<crate::notify::Notifier>,
 }
 
 impl Application {
@@ -47,6 +48,9 @@ impl Application {
         )));
         let workers = (run_workers && settings.workers > 0)
             .then(|| Workers::start(store.clone(), key.clone(), &settings, wake.clone()));
+        // Outgoing hooks are delivered by processes that run workers.
+        let notifier = run_workers
+            .then(|| crate::notify::Notifier::start(store.clone(), key.clone(), &settings));
         crate::ingest::retention::spawn(
             store.clone(),
             settings.delivery_retention_days,
@@ -64,6 +68,7 @@ impl Application {
             server,
             state,
             workers,
+            notifier,
         })
     }
 
@@ -94,6 +99,9 @@ impl Application {
         let served = self.server.await;
         if let Some(workers) = self.workers {
             workers.shutdown().await;
+        }
+        if let Some(notifier) = self.notifier {
+            notifier.shutdown().await;
         }
         served
     }
@@ -189,10 +197,12 @@ pub async fn run_workers_only(settings: Settings) -> anyhow::Result<()> {
     let key = Arc::new(resolve_master_key(&settings)?);
     let store = store::connect(&settings).await?;
     let wake = Wake::new(store.clone());
+    let notifier = crate::notify::Notifier::start(store.clone(), key.clone(), &settings);
     let workers = Workers::start(store, key, &settings, wake);
     shutdown_signal().await;
     tracing::info!("shutdown requested: stopping workers");
     workers.shutdown().await;
+    notifier.shutdown().await;
     Ok(())
 }
 

@@ -129,6 +129,12 @@ pub struct HookOut {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PipelineHooks {
     pub incoming: Vec<HookOut>,
+    pub outgoing: Vec<super::outgoing::OutgoingOut>,
+}
+
+/// Outgoing hook ids (`oh_…`) are served by `outgoing.rs` on the same `/hooks/{id}` routes.
+fn is_outgoing(id: &str) -> bool {
+    id.starts_with(crate::domain::ids::IdKind::OutgoingHook.prefix())
 }
 
 /// The context a hook secret is sealed under (the same for its current and previous secret).
@@ -267,10 +273,17 @@ pub async fn list(
         .into_iter()
         .map(|r| to_out(&state, r, None))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(HttpResponse::Ok().json(PipelineHooks { incoming }))
+    let outgoing = state
+        .store
+        .list_outgoing_hooks(&pipeline.id)
+        .await?
+        .into_iter()
+        .map(|r| super::outgoing::to_out(r, None))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(HttpResponse::Ok().json(PipelineHooks { incoming, outgoing }))
 }
 
-/// Read a hook, secret masked.
+/// Read a hook (incoming `hk_…` or outgoing `oh_…`), secret masked.
 #[utoipa::path(get, path = "/api/v1/hooks/{hk}", tag = "hooks", responses((status = 200, body = HookOut), (status = 404, body = crate::error::ErrorBody)))]
 #[get("/hooks/{hk}")]
 pub async fn get_one(
@@ -278,11 +291,15 @@ pub async fn get_one(
     auth: Auth,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    if is_outgoing(&path) {
+        return super::outgoing::get_one(&state, &auth, &path).await;
+    }
     let row = load(&state, &auth, &path, Role::Viewer).await?;
     Ok(HttpResponse::Ok().json(to_out(&state, row, None)?))
 }
 
-/// Change a hook (member), including `is_active`.
+/// Change a hook (member), including `is_active`. An outgoing hook (`oh_…`) takes an
+/// `OutgoingPatch`.
 #[utoipa::path(patch, path = "/api/v1/hooks/{hk}", tag = "hooks", request_body = HookPatch,
     responses((status = 200, body = HookOut), (status = 422, body = crate::error::ErrorBody)))]
 #[patch("/hooks/{hk}")]
@@ -290,11 +307,15 @@ pub async fn update(
     state: web::Data<AppState>,
     auth: Auth,
     path: web::Path<String>,
-    body: web::Json<HookPatch>,
+    body: web::Json<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
+    if is_outgoing(&path) {
+        return super::outgoing::update(&state, &auth, &path, body.into_inner()).await;
+    }
     let mut row = load(&state, &auth, &path, Role::Member).await?;
     let mut config = config_of(&row)?;
-    let p = body.into_inner();
+    let p: HookPatch = serde_json::from_value(body.into_inner())
+        .map_err(|e| ApiError::validation(vec![FieldError::new("body", e.to_string())]))?;
     let mut errors = Vec::new();
     if let Some(name) = p.name {
         errors.extend(check_name("name", &name).err());
@@ -333,6 +354,9 @@ pub async fn remove(
     auth: Auth,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    if is_outgoing(&path) {
+        return super::outgoing::remove(&state, &auth, &path).await;
+    }
     let row = load(&state, &auth, &path, Role::Member).await?;
     state.store.delete_hook(&row.id).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -349,8 +373,12 @@ pub async fn rotate(
     path: web::Path<String>,
     body: Option<web::Json<RotateIn>>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut row = load(&state, &auth, &path, Role::Member).await?;
     let body = body.map(|b| b.into_inner()).unwrap_or_default();
+    if is_outgoing(&path) {
+        return super::outgoing::rotate(&state, &auth, &path, body.secret, body.grace_period_secs)
+            .await;
+    }
+    let mut row = load(&state, &auth, &path, Role::Member).await?;
     let grace = body.grace_period_secs.unwrap_or(86_400);
     if grace > MAX_GRACE_SECS {
         return Err(ApiError::validation(vec![FieldError::new(

@@ -6,6 +6,7 @@ mod extract;
 mod health;
 pub mod hooks;
 mod openapi;
+mod outgoing;
 mod page;
 mod pipelines;
 mod projects;
@@ -47,6 +48,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(pipelines::routes)
                 .configure(secrets::routes)
                 .configure(hooks::routes)
+                .configure(outgoing::routes)
                 .configure(deliveries::routes)
                 .configure(runs::routes),
         )

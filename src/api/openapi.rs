@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{deliveries, health, hooks, pipelines, projects, runs, secrets, tokens};
+use super::{deliveries, health, hooks, outgoing, pipelines, projects, runs, secrets, tokens};
 
 /// The document; every handler is listed here.
 #[derive(OpenApi)]
@@ -16,11 +16,12 @@ use super::{deliveries, health, hooks, pipelines, projects, runs, secrets, token
         pipelines::create, pipelines::list, pipelines::get_one, pipelines::replace, pipelines::remove,
         secrets::put_secret, secrets::list, secrets::remove,
         hooks::create, hooks::list, hooks::get_one, hooks::update, hooks::remove, hooks::rotate,
+        outgoing::create, outgoing::attempts, outgoing::events,
         deliveries::list, deliveries::get_one, deliveries::replay,
         runs::get_one, runs::logs, runs::list, runs::cancel, runs::retry, runs::manual,
         crate::ingest::handler::receive,
     ),
-    components(schemas(crate::error::ErrorBody, crate::domain::FieldError)),
+    components(schemas(crate::error::ErrorBody, crate::domain::FieldError, outgoing::OutgoingPatch)),
     modifiers(&BearerAuth),
     security(("bearer" = []))
 )]

@@ -5,6 +5,7 @@
 
 mod error;
 mod model;
+mod outgoing;
 #[macro_use]
 pub(crate) mod shared;
 pub mod postgres;
@@ -14,6 +15,7 @@ use std::sync::Arc;
 
 pub use error::StoreError;
 pub use model::*;
+pub use outgoing::*;
 
 use crate::config::{DatabaseKind, Settings};
 
@@ -131,6 +133,48 @@ pub trait Store: Send + Sync + 'static {
     /// Calls `wake.notify_one()` whenever another process announces runs, until the process
     /// ends (PostgreSQL LISTEN, reconnecting after errors; SQLite: nothing).
     fn listen_runs(&self, wake: std::sync::Arc<tokio::sync::Notify>);
+
+    // Outgoing hooks (SPEC §6). Their events are inserted by the run state changes above, in
+    // the same transaction.
+    async fn insert_outgoing_hook(&self, h: &OutgoingHookRow) -> Result<(), StoreError>;
+    async fn get_outgoing_hook(&self, id: &str) -> Result<Option<OutgoingHookRow>, StoreError>;
+    async fn list_outgoing_hooks(
+        &self,
+        pipeline_id: &str,
+    ) -> Result<Vec<OutgoingHookRow>, StoreError>;
+    async fn update_outgoing_hook(&self, h: &OutgoingHookRow) -> Result<bool, StoreError>;
+    async fn delete_outgoing_hook(&self, id: &str) -> Result<bool, StoreError>;
+    /// Claims up to `limit` pending events due at `now`: each claimed event's `next_attempt_at`
+    /// moves to `now + lease_ms`, so an event whose deliverer died is tried again after that.
+    async fn claim_events(
+        &self,
+        now: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<OutgoingEventRow>, StoreError>;
+    /// Records attempt `attempt.attempt` and what follows, in one transaction; false (and nothing
+    /// written) when that attempt was already recorded or the event is no longer pending.
+    async fn record_attempt(
+        &self,
+        attempt: &OutgoingAttemptRow,
+        next: &EventNext,
+    ) -> Result<bool, StoreError>;
+    /// Ends a pending event without an attempt (its hook is inactive or gone).
+    async fn fail_event(&self, event_id: &str, error: &str, now: i64) -> Result<bool, StoreError>;
+    /// The earliest `next_attempt_at` of pending events, if any.
+    async fn next_event_due(&self) -> Result<Option<i64>, StoreError>;
+    /// A hook's attempts, newest first.
+    async fn list_attempts(
+        &self,
+        hook_id: &str,
+        limit: i64,
+    ) -> Result<Vec<OutgoingAttemptView>, StoreError>;
+    /// A hook's events, newest first.
+    async fn list_events(
+        &self,
+        hook_id: &str,
+        limit: i64,
+    ) -> Result<Vec<OutgoingEventRow>, StoreError>;
 }
 
 /// Connects to the database the settings name and applies its migrations.

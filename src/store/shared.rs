@@ -35,6 +35,42 @@ macro_rules! bind_run {
     }};
 }
 
+/// Inserts one `outgoing_events` row per active outgoing hook of the run's pipeline whose
+/// triggers include `$event`, inside the caller's transaction `$tx`, so that an event exists
+/// exactly when the run state change that caused it is committed (SPEC §6). The run snapshot
+/// is stored with the event. Evaluates to `Result<(), sqlx::Error>`-propagating code (`?`).
+macro_rules! enqueue_events {
+    ($tx:ident, $run:expr, $event:expr, $now:expr) => {{
+        let run: &RunRow = $run;
+        let event: &str = $event;
+        let now: i64 = $now;
+        let hooks: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT h.id, p.name, pr.name FROM outgoing_hooks h JOIN pipelines p ON p.id = h.pipeline_id \
+             JOIN projects pr ON pr.id = p.project_id \
+             WHERE h.pipeline_id = $1 AND h.is_active = TRUE AND h.triggers LIKE $2 ORDER BY h.id",
+        )
+        .bind(&run.pipeline_id)
+        .bind(format!("%\"{event}\"%"))
+        .fetch_all(&mut *$tx)
+        .await?;
+        for (hook_id, pipeline_name, project_name) in hooks {
+            sqlx::query(
+                "INSERT INTO outgoing_events (id, hook_id, run_id, event, ordinal, occurred_at, snapshot, status, attempts, \
+                 next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $6, $6)",
+            )
+            .bind($crate::domain::ids::new_id($crate::domain::ids::IdKind::Event))
+            .bind(&hook_id)
+            .bind(&run.id)
+            .bind(event)
+            .bind($crate::notify::render::event_ordinal(event))
+            .bind(now)
+            .bind($crate::notify::render::snapshot(run, &pipeline_name, &project_name))
+            .execute(&mut *$tx)
+            .await?;
+        }
+    }};
+}
+
 /// Expands to `impl Store for $ty` with the methods whose SQL is the same in both dialects,
 /// plus the backend's own methods given as `$extra`. The backend type needs a `pool` field;
 /// `begin_write` is the statement that opens a write transaction (SQLite: `BEGIN IMMEDIATE`,
@@ -286,6 +322,9 @@ macro_rules! impl_store {
                     }
                     if matches!(result, IngestResult::Accepted { .. }) {
                         bind_run!(sqlx::query($crate::store::shared::RUN_INSERT), run).execute(&mut *tx).await?;
+                        if run.status == "queued" {
+                            enqueue_events!(tx, run, "run.queued", run.created_at);
+                        }
                     }
                 }
                 let d = &delivery;
@@ -401,7 +440,12 @@ macro_rules! impl_store {
         }
 
         async fn insert_run(&self, run: &RunRow) -> Result<(), StoreError> {
-            bind_run!(sqlx::query($crate::store::shared::RUN_INSERT), run).execute(&self.pool).await?;
+            let mut tx = self.pool.begin_with($begin).await?;
+            bind_run!(sqlx::query($crate::store::shared::RUN_INSERT), run).execute(&mut *tx).await?;
+            if run.status == "queued" {
+                enqueue_events!(tx, run, "run.queued", run.created_at);
+            }
+            tx.commit().await?;
             Ok(())
         }
 
@@ -463,14 +507,18 @@ macro_rules! impl_store {
                         .fetch_optional(&mut *tx)
                         .await?;
                         if let Some((newest,)) = newer {
-                            sqlx::query(
-                                "UPDATE runs SET status = 'superseded', reason = $2, finished_at = $3 WHERE id = $1 AND status = 'queued'",
+                            let superseded: Option<RunRow> = sqlx::query_as(
+                                "UPDATE runs SET status = 'superseded', reason = $2, finished_at = $3 WHERE id = $1 AND status = 'queued' \
+                                 RETURNING *",
                             )
                             .bind(&run.id)
                             .bind(format!("superseded by {newest}"))
                             .bind(now)
-                            .execute(&mut *tx)
+                            .fetch_optional(&mut *tx)
                             .await?;
+                            if let Some(superseded) = &superseded {
+                                enqueue_events!(tx, superseded, "run.superseded", now);
+                            }
                             continue;
                         }
                     }
@@ -515,6 +563,7 @@ macro_rules! impl_store {
                 .fetch_optional(&mut *tx)
                 .await?;
                 if let Some(claimed) = claimed {
+                    enqueue_events!(tx, &claimed, "run.started", now);
                     tx.commit().await?;
                     return Ok(Some(claimed));
                 }
@@ -539,18 +588,23 @@ macro_rules! impl_store {
         }
 
         async fn finish_run(&self, run_id: &str, attempt: i64, status: &str, reason: Option<&str>, now: i64) -> Result<bool, StoreError> {
-            let r = sqlx::query(
+            let mut tx = self.pool.begin_with($begin).await?;
+            let finished: Option<RunRow> = sqlx::query_as(
                 "UPDATE runs SET status = $3, reason = $4, finished_at = $5, lease_expires_at = NULL \
-                 WHERE id = $1 AND attempt = $2 AND status = 'running'",
+                 WHERE id = $1 AND attempt = $2 AND status = 'running' RETURNING *",
             )
             .bind(run_id)
             .bind(attempt)
             .bind(status)
             .bind(reason)
             .bind(now)
-            .execute(&self.pool)
+            .fetch_optional(&mut *tx)
             .await?;
-            Ok(r.rows_affected() == 1)
+            if let Some(run) = &finished {
+                enqueue_events!(tx, run, &format!("run.{status}"), now);
+            }
+            tx.commit().await?;
+            Ok(finished.is_some())
         }
 
         async fn requeue_run(&self, run_id: &str, attempt: i64) -> Result<bool, StoreError> {
@@ -601,18 +655,23 @@ macro_rules! impl_store {
             for run in expired {
                 let retry = run.attempt < run.max_attempts;
                 let status = if retry { "queued" } else { "failed" };
-                let r = sqlx::query(
+                let mut tx = self.pool.begin_with($begin).await?;
+                let updated: Option<RunRow> = sqlx::query_as(
                     "UPDATE runs SET status = $3, reason = $4, finished_at = $5, worker_id = NULL, lease_expires_at = NULL \
-                     WHERE id = $1 AND attempt = $2 AND status = 'running'",
+                     WHERE id = $1 AND attempt = $2 AND status = 'running' RETURNING *",
                 )
                 .bind(&run.id)
                 .bind(run.attempt)
                 .bind(status)
                 .bind(if retry { "worker_lost; retrying" } else { "worker_lost" })
                 .bind(if retry { None } else { Some(now) })
-                .execute(&self.pool)
+                .fetch_optional(&mut *tx)
                 .await?;
-                if r.rows_affected() == 1 {
+                if let Some(failed) = updated.as_ref().filter(|_| !retry) {
+                    enqueue_events!(tx, failed, "run.failed", now);
+                }
+                tx.commit().await?;
+                if updated.is_some() {
                     changed.push((run.id, status.to_string()));
                 }
             }
@@ -620,15 +679,20 @@ macro_rules! impl_store {
         }
 
         async fn request_cancel(&self, run_id: &str, now: i64) -> Result<Option<String>, StoreError> {
-            let queued = sqlx::query(
+            let mut tx = self.pool.begin_with($begin).await?;
+            let cancelled: Option<RunRow> = sqlx::query_as(
                 "UPDATE runs SET status = 'cancelled', reason = 'cancelled before it started', finished_at = $2 \
-                 WHERE id = $1 AND status = 'queued'",
+                 WHERE id = $1 AND status = 'queued' RETURNING *",
             )
             .bind(run_id)
             .bind(now)
-            .execute(&self.pool)
+            .fetch_optional(&mut *tx)
             .await?;
-            if queued.rows_affected() == 1 {
+            if let Some(run) = &cancelled {
+                enqueue_events!(tx, run, "run.cancelled", now);
+            }
+            tx.commit().await?;
+            if cancelled.is_some() {
                 return Ok(Some("cancelled".into()));
             }
             sqlx::query("UPDATE runs SET cancel_requested = TRUE WHERE id = $1 AND status = 'running'")
@@ -637,6 +701,204 @@ macro_rules! impl_store {
                 .await?;
             let status: Option<(String,)> = sqlx::query_as("SELECT status FROM runs WHERE id = $1").bind(run_id).fetch_optional(&self.pool).await?;
             Ok(status.map(|s| s.0))
+        }
+
+        async fn insert_outgoing_hook(&self, h: &OutgoingHookRow) -> Result<(), StoreError> {
+            sqlx::query(
+                "INSERT INTO outgoing_hooks (id, pipeline_id, project_id, name, channel, url, headers, triggers, payload, \
+                 text_template, timeout_secs, is_active, disabled_reason, secret_ct, secret_last4, created_at, updated_at, \
+                 prev_secret_ct, prev_secret_expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+            )
+            .bind(&h.id)
+            .bind(&h.pipeline_id)
+            .bind(&h.project_id)
+            .bind(&h.name)
+            .bind(&h.channel)
+            .bind(&h.url)
+            .bind(&h.headers)
+            .bind(&h.triggers)
+            .bind(&h.payload)
+            .bind(&h.text_template)
+            .bind(h.timeout_secs)
+            .bind(h.is_active)
+            .bind(&h.disabled_reason)
+            .bind(&h.secret_ct)
+            .bind(&h.secret_last4)
+            .bind(h.created_at)
+            .bind(h.updated_at)
+            .bind(&h.prev_secret_ct)
+            .bind(h.prev_secret_expires_at)
+            .execute(&self.pool)
+            .await?;
+            Ok(())
+        }
+
+        async fn get_outgoing_hook(&self, id: &str) -> Result<Option<OutgoingHookRow>, StoreError> {
+            Ok(sqlx::query_as("SELECT * FROM outgoing_hooks WHERE id = $1").bind(id).fetch_optional(&self.pool).await?)
+        }
+
+        async fn list_outgoing_hooks(&self, pipeline_id: &str) -> Result<Vec<OutgoingHookRow>, StoreError> {
+            Ok(sqlx::query_as("SELECT * FROM outgoing_hooks WHERE pipeline_id = $1 ORDER BY created_at, id")
+                .bind(pipeline_id)
+                .fetch_all(&self.pool)
+                .await?)
+        }
+
+        async fn update_outgoing_hook(&self, h: &OutgoingHookRow) -> Result<bool, StoreError> {
+            let r = sqlx::query(
+                "UPDATE outgoing_hooks SET name = $2, channel = $3, url = $4, headers = $5, triggers = $6, payload = $7, \
+                 text_template = $8, timeout_secs = $9, is_active = $10, disabled_reason = $11, secret_ct = $12, \
+                 secret_last4 = $13, updated_at = $14, prev_secret_ct = $15, prev_secret_expires_at = $16 WHERE id = $1",
+            )
+            .bind(&h.id)
+            .bind(&h.name)
+            .bind(&h.channel)
+            .bind(&h.url)
+            .bind(&h.headers)
+            .bind(&h.triggers)
+            .bind(&h.payload)
+            .bind(&h.text_template)
+            .bind(h.timeout_secs)
+            .bind(h.is_active)
+            .bind(&h.disabled_reason)
+            .bind(&h.secret_ct)
+            .bind(&h.secret_last4)
+            .bind(h.updated_at)
+            .bind(&h.prev_secret_ct)
+            .bind(h.prev_secret_expires_at)
+            .execute(&self.pool)
+            .await?;
+            Ok(r.rows_affected() > 0)
+        }
+
+        async fn delete_outgoing_hook(&self, id: &str) -> Result<bool, StoreError> {
+            let r = sqlx::query("DELETE FROM outgoing_hooks WHERE id = $1").bind(id).execute(&self.pool).await?;
+            Ok(r.rows_affected() > 0)
+        }
+
+        async fn claim_events(&self, now: i64, lease_ms: i64, limit: i64) -> Result<Vec<OutgoingEventRow>, StoreError> {
+            let mut tx = self.pool.begin_with($begin).await?;
+            // PostgreSQL: rows another process is claiming are skipped, not waited for; SQLite's
+            // BEGIN IMMEDIATE already serializes claims.
+            let lock = if self.backend() == "postgres" { " FOR UPDATE SKIP LOCKED" } else { "" };
+            let due: Vec<OutgoingEventRow> = sqlx::query_as(&format!(
+                "SELECT * FROM outgoing_events e WHERE status = 'pending' AND next_attempt_at <= $1 \
+                 AND NOT EXISTS (SELECT 1 FROM outgoing_events o WHERE o.hook_id = e.hook_id AND o.run_id = e.run_id \
+                 AND o.status = 'pending' AND (o.ordinal < e.ordinal OR (o.ordinal = e.ordinal AND \
+                 (o.occurred_at < e.occurred_at OR (o.occurred_at = e.occurred_at AND o.id < e.id))))) \
+                 ORDER BY next_attempt_at, id LIMIT $2{lock}"
+            ))
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&mut *tx)
+            .await?;
+            let mut claimed = Vec::with_capacity(due.len());
+            for mut event in due {
+                let r = sqlx::query(
+                    "UPDATE outgoing_events SET next_attempt_at = $3 WHERE id = $1 AND status = 'pending' AND next_attempt_at = $2",
+                )
+                .bind(&event.id)
+                .bind(event.next_attempt_at)
+                .bind(now + lease_ms)
+                .execute(&mut *tx)
+                .await?;
+                if r.rows_affected() == 1 {
+                    event.next_attempt_at = now + lease_ms;
+                    claimed.push(event);
+                }
+            }
+            tx.commit().await?;
+            Ok(claimed)
+        }
+
+        async fn record_attempt(&self, a: &OutgoingAttemptRow, next: &EventNext) -> Result<bool, StoreError> {
+            let mut tx = self.pool.begin_with($begin).await?;
+            let finished_at = a.at + a.latency_ms;
+            let (status, next_at, finished) = match next {
+                EventNext::Delivered => ("delivered", finished_at, Some(finished_at)),
+                EventNext::Retry { at } => ("pending", *at, None),
+                EventNext::Failed { .. } => ("failed", finished_at, Some(finished_at)),
+            };
+            let r = sqlx::query(
+                "UPDATE outgoing_events SET status = $3, attempts = $2, next_attempt_at = $4, last_error = $5, finished_at = $6 \
+                 WHERE id = $1 AND status = 'pending' AND attempts = $2 - 1",
+            )
+            .bind(&a.event_id)
+            .bind(a.attempt)
+            .bind(status)
+            .bind(next_at)
+            .bind(&a.error)
+            .bind(finished)
+            .execute(&mut *tx)
+            .await?;
+            if r.rows_affected() != 1 {
+                return Ok(false);
+            }
+            sqlx::query(
+                "INSERT INTO outgoing_attempts (event_id, hook_id, attempt, at, status_code, latency_ms, error) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(&a.event_id)
+            .bind(&a.hook_id)
+            .bind(a.attempt)
+            .bind(a.at)
+            .bind(a.status_code)
+            .bind(a.latency_ms)
+            .bind(&a.error)
+            .execute(&mut *tx)
+            .await?;
+            if let EventNext::Failed { disable_hook: Some(reason) } = next {
+                sqlx::query("UPDATE outgoing_hooks SET is_active = FALSE, disabled_reason = $2, updated_at = $3 WHERE id = $1")
+                    .bind(&a.hook_id)
+                    .bind(reason)
+                    .bind(finished_at)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(true)
+        }
+
+        async fn fail_event(&self, event_id: &str, error: &str, now: i64) -> Result<bool, StoreError> {
+            let r = sqlx::query(
+                "UPDATE outgoing_events SET status = 'failed', last_error = $2, finished_at = $3 WHERE id = $1 AND status = 'pending'",
+            )
+            .bind(event_id)
+            .bind(error)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+            Ok(r.rows_affected() == 1)
+        }
+
+        async fn next_event_due(&self) -> Result<Option<i64>, StoreError> {
+            let (due,): (Option<i64>,) =
+                sqlx::query_as("SELECT MIN(next_attempt_at) FROM outgoing_events WHERE status = 'pending'")
+                    .fetch_one(&self.pool)
+                    .await?;
+            Ok(due)
+        }
+
+        async fn list_attempts(&self, hook_id: &str, limit: i64) -> Result<Vec<OutgoingAttemptView>, StoreError> {
+            Ok(sqlx::query_as(
+                "SELECT a.*, e.event FROM outgoing_attempts a JOIN outgoing_events e ON e.id = a.event_id \
+                 WHERE a.hook_id = $1 ORDER BY a.at DESC, a.attempt DESC LIMIT $2",
+            )
+            .bind(hook_id)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?)
+        }
+
+        async fn list_events(&self, hook_id: &str, limit: i64) -> Result<Vec<OutgoingEventRow>, StoreError> {
+            Ok(sqlx::query_as(
+                "SELECT * FROM outgoing_events WHERE hook_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
+            )
+            .bind(hook_id)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?)
         }
 
         $($extra)*

@@ -79,6 +79,8 @@ pub fn test_settings(database_url: &str, master_key: &str) -> Settings {
         ("HOOKGATE_LEASE_SECS", "3"),
         ("HOOKGATE_SHUTDOWN_GRACE_SECS", "5"),
         ("HOOKGATE_ALLOW_PRIVATE_TARGETS", "true"),
+        // Outgoing hooks retry within fractions of a second in tests.
+        ("HOOKGATE_NOTIFY_BACKOFF_SECS", "0.1,0.2,0.3,0.4,0.5"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))

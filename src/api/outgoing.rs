@@ -1,0 +1,608 @@
+//! Outgoing hooks (SPEC §6): create (secret shown once), read (masked), change, delete,
+//! rotate, and their events and delivery attempts. `GET/PATCH/DELETE /hooks/{id}` and
+//! `rotate-secret` are shared with incoming hooks: `hooks.rs` hands `oh_` ids over to here.
+
+use std::collections::HashSet;
+
+use actix_web::{get, post, web, HttpResponse};
+use reqwest::header::{HeaderName, HeaderValue};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+use super::pipelines::{hook_variable_names, load as load_pipeline, parse_spec};
+use super::{AppState, Auth};
+use crate::crypto::{last4, mask};
+use crate::domain::check_name;
+use crate::domain::ids::{new_id, IdKind};
+use crate::domain::role::Role;
+use crate::domain::template;
+use crate::domain::time::{now_ms, rfc3339};
+use crate::domain::FieldError;
+use crate::error::ApiError;
+use crate::ingest::signature::Provider;
+use crate::net_guard::TargetGuard;
+use crate::notify::render::{EVENTS, TEMPLATE_NAMES};
+use crate::notify::secret_context;
+use crate::store::{OutgoingEventRow, OutgoingHookRow};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(create).service(attempts).service(events);
+}
+
+/// Default and largest request timeout, seconds.
+const DEFAULT_TIMEOUT_SECS: u64 = 10;
+const MAX_TIMEOUT_SECS: u64 = 60;
+/// Headers hookgate sets itself.
+const RESERVED_HEADERS: &[&str] = &[
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
+    "content-type",
+    "content-length",
+    "host",
+    "transfer-encoding",
+];
+
+fn yes() -> bool {
+    true
+}
+
+/// The body of `POST /pipelines/{pl}/hooks/outgoing`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OutgoingIn {
+    pub name: String,
+    /// `webhook` (default) or `slack`.
+    #[serde(default)]
+    pub channel: Option<String>,
+    /// Must be `https` and public, unless `HOOKGATE_ALLOW_PRIVATE_TARGETS=true`.
+    pub url: String,
+    /// Extra request headers (string values).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub headers: Map<String, Value>,
+    /// Events to send: `run.queued`, `run.started`, `run.succeeded`, `run.failed`,
+    /// `run.cancelled`, `run.timed_out`, `run.superseded`. Default: all of them.
+    #[serde(default)]
+    pub triggers: Option<Vec<String>>,
+    /// `webhook` only: a JSON template for the body; without it the envelope is sent.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub payload: Option<Value>,
+    /// `slack` only: the message template (default `${pipeline_name} run ${run_id}: ${status}`).
+    #[serde(default)]
+    pub text: Option<String>,
+    /// 1 to 60, default 10.
+    #[serde(default)]
+    pub timeout_secs: Option<u64>,
+    #[serde(default = "yes")]
+    pub is_active: bool,
+}
+
+/// The body of `PATCH /hooks/{oh}`: any subset of the fields; `payload: null` or `text: null`
+/// removes the template. Setting `is_active: true` clears `disabled_reason`.
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct OutgoingPatch {
+    pub name: Option<String>,
+    pub channel: Option<String>,
+    pub url: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub headers: Option<Map<String, Value>>,
+    pub triggers: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Object>)]
+    pub payload: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub text: Option<Value>,
+    pub timeout_secs: Option<u64>,
+    pub is_active: Option<bool>,
+}
+
+/// Keeps an explicit `null` as `Some(Value::Null)` (absent stays `None`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
+/// An outgoing hook as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OutgoingOut {
+    pub id: String,
+    pub pipeline_id: String,
+    pub project_id: String,
+    pub name: String,
+    pub channel: String,
+    pub url: String,
+    #[schema(value_type = Object)]
+    pub headers: Value,
+    pub triggers: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub payload: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    pub timeout_secs: i64,
+    pub is_active: bool,
+    /// Why hookgate switched the hook off (the receiver answered 410).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disabled_reason: Option<String>,
+    /// The Standard Webhooks signing secret (`whsec_…`): plain text in the answer that creates
+    /// or rotates it; `••••abcd` ever after.
+    pub secret: String,
+    /// During a rotation's grace period: until when requests are also signed with the previous secret.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_secret_expires_at: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// One delivery attempt.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AttemptOut {
+    pub event_id: String,
+    pub event: String,
+    pub attempt: i64,
+    pub status_code: Option<i64>,
+    pub latency_ms: i64,
+    pub error: Option<String>,
+    pub at: String,
+    /// `at` in Unix milliseconds.
+    pub at_ms: i64,
+}
+
+/// One event and where its delivery stands.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventOut {
+    pub id: String,
+    pub event: String,
+    pub run_id: String,
+    /// `pending`, `delivered` or `failed`.
+    pub status: String,
+    pub attempts: i64,
+    pub occurred_at: String,
+    /// When a pending event is tried next.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AttemptList {
+    pub items: Vec<AttemptOut>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventList {
+    pub items: Vec<EventOut>,
+}
+
+#[derive(Deserialize)]
+pub struct LimitQuery {
+    pub limit: Option<i64>,
+}
+
+fn internal(e: impl Into<anyhow::Error>) -> ApiError {
+    ApiError::internal(e.into())
+}
+
+pub fn to_out(row: OutgoingHookRow, plain_secret: Option<&str>) -> Result<OutgoingOut, ApiError> {
+    Ok(OutgoingOut {
+        headers: serde_json::from_str(&row.headers).map_err(internal)?,
+        triggers: serde_json::from_str(&row.triggers).map_err(internal)?,
+        payload: row
+            .payload
+            .as_deref()
+            .map(serde_json::from_str)
+            .transpose()
+            .map_err(internal)?,
+        secret: plain_secret
+            .map(str::to_string)
+            .unwrap_or_else(|| mask(&row.secret_last4)),
+        text: row.text_template,
+        previous_secret_expires_at: row
+            .prev_secret_expires_at
+            .filter(|t| *t > now_ms())
+            .map(rfc3339),
+        id: row.id,
+        pipeline_id: row.pipeline_id,
+        project_id: row.project_id,
+        name: row.name,
+        channel: row.channel,
+        url: row.url,
+        timeout_secs: row.timeout_secs,
+        is_active: row.is_active,
+        disabled_reason: row.disabled_reason,
+        created_at: rfc3339(row.created_at),
+        updated_at: rfc3339(row.updated_at),
+    })
+}
+
+/// Loads an outgoing hook the caller may act on with `needed`, or answers 404/403.
+pub async fn load(
+    state: &AppState,
+    auth: &Auth,
+    id: &str,
+    needed: Role,
+) -> Result<OutgoingHookRow, ApiError> {
+    let row = state
+        .store
+        .get_outgoing_hook(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("hook"))?;
+    auth.require(&row.project_id, needed, "hook")?;
+    Ok(row)
+}
+
+/// The names an outgoing template of this pipeline may use.
+async fn known_names(state: &AppState, pipeline_id: &str) -> Result<HashSet<String>, ApiError> {
+    let mut known: HashSet<String> = TEMPLATE_NAMES.iter().map(|s| s.to_string()).collect();
+    if let Some(p) = state.store.get_pipeline(pipeline_id).await? {
+        known.extend(parse_spec(&p)?.variables.into_iter().map(|v| v.name));
+    }
+    known.extend(hook_variable_names(state.store.as_ref(), pipeline_id).await?);
+    Ok(known)
+}
+
+/// Checks a whole hook row; every problem is named.
+fn validate(
+    row: &OutgoingHookRow,
+    known: &HashSet<String>,
+    allow_private: bool,
+) -> Vec<FieldError> {
+    let mut errors: Vec<FieldError> = check_name("name", &row.name).err().into_iter().collect();
+    if !matches!(row.channel.as_str(), "webhook" | "slack") {
+        errors.push(FieldError::new("channel", "must be webhook or slack"));
+    }
+    if let Err(e) = (TargetGuard { allow_private }).check_url(&row.url) {
+        errors.push(FieldError::new("url", e.to_string()));
+    }
+    if !(1..=MAX_TIMEOUT_SECS as i64).contains(&row.timeout_secs) {
+        errors.push(FieldError::new(
+            "timeout_secs",
+            format!("must be 1 to {MAX_TIMEOUT_SECS}"),
+        ));
+    }
+    let headers: Map<String, Value> = serde_json::from_str(&row.headers).unwrap_or_default();
+    for (k, v) in &headers {
+        let field = format!("headers.{k}");
+        match (HeaderName::from_bytes(k.as_bytes()), v.as_str()) {
+            (Err(_), _) => errors.push(FieldError::new(field, "is not a valid header name")),
+            (_, None) => errors.push(FieldError::new(field, "must be a string")),
+            (Ok(name), Some(value)) => {
+                if RESERVED_HEADERS.contains(&name.as_str()) {
+                    errors.push(FieldError::new(field, "is set by hookgate"));
+                } else if HeaderValue::from_str(value).is_err() {
+                    errors.push(FieldError::new(field, "is not a valid header value"));
+                }
+            }
+        }
+    }
+    let triggers: Vec<String> = serde_json::from_str(&row.triggers).unwrap_or_default();
+    if triggers.is_empty() {
+        errors.push(FieldError::new("triggers", "name at least one event"));
+    }
+    let unknown: Vec<&str> = triggers
+        .iter()
+        .map(String::as_str)
+        .filter(|t| !EVENTS.contains(t))
+        .collect();
+    if !unknown.is_empty() {
+        errors.push(FieldError::new(
+            "triggers",
+            format!(
+                "unknown event(s) {}; known: {}",
+                unknown.join(", "),
+                EVENTS.join(", ")
+            ),
+        ));
+    }
+    let check_names = |field: &str, names: Result<Vec<String>, template::TemplateError>| match names
+    {
+        Err(e) => Some(FieldError::new(field, e.to_string())),
+        Ok(names) => {
+            let mut bad: Vec<String> = names.into_iter().filter(|n| !known.contains(n)).collect();
+            bad.dedup();
+            (!bad.is_empty()).then(|| {
+                    FieldError::new(
+                        field,
+                        format!(
+                            "unknown variable(s) {}: use {}, the pipeline's variables or its hooks' variables",
+                            bad.iter().map(|n| format!("${{{n}}}")).collect::<Vec<_>>().join(", "),
+                            TEMPLATE_NAMES.join(", ")
+                        ),
+                    )
+                })
+        }
+    };
+    if let Some(p) = &row.payload {
+        if row.channel == "slack" {
+            errors.push(FieldError::new(
+                "payload",
+                "slack hooks send { \"text\": … }: use text",
+            ));
+        }
+        let value: Value = serde_json::from_str(p).unwrap_or_default();
+        let mut names = Vec::new();
+        errors.extend(check_names(
+            "payload",
+            template::names_in_json(&value, &mut names).map(|_| names),
+        ));
+    }
+    if let Some(t) = &row.text_template {
+        if row.channel != "slack" {
+            errors.push(FieldError::new(
+                "text",
+                "only slack hooks take text; use payload",
+            ));
+        }
+        errors.extend(check_names(
+            "text",
+            template::names(t).map(|n| n.into_iter().map(str::to_string).collect()),
+        ));
+    }
+    errors
+}
+
+fn triggers_json(triggers: Option<Vec<String>>) -> String {
+    let mut list = triggers.unwrap_or_else(|| EVENTS.iter().map(|s| s.to_string()).collect());
+    let mut seen = HashSet::new();
+    list.retain(|t| seen.insert(t.clone()));
+    serde_json::to_string(&list).unwrap_or_else(|_| "[]".into())
+}
+
+/// Create an outgoing hook (member). The answer holds the plain signing `secret`, the only time.
+#[utoipa::path(post, path = "/api/v1/pipelines/{pl}/hooks/outgoing", tag = "hooks", request_body = OutgoingIn,
+    responses((status = 201, body = OutgoingOut), (status = 422, body = crate::error::ErrorBody)))]
+#[post("/pipelines/{pl}/hooks/outgoing")]
+pub async fn create(
+    state: web::Data<AppState>,
+    auth: Auth,
+    path: web::Path<String>,
+    body: web::Json<OutgoingIn>,
+) -> Result<HttpResponse, ApiError> {
+    let pipeline = load_pipeline(&state, &auth, &path, Role::Member).await?;
+    let body = body.into_inner();
+    let id = new_id(IdKind::OutgoingHook);
+    let secret = SecretString::from(Provider::StandardWebhooks.generate_secret());
+    let now = now_ms();
+    let row = OutgoingHookRow {
+        secret_ct: state
+            .key
+            .seal(&secret_context(&id), secret.expose_secret().as_bytes()),
+        secret_last4: last4(secret.expose_secret()),
+        id,
+        pipeline_id: pipeline.id.clone(),
+        project_id: pipeline.project_id.clone(),
+        name: body.name.trim().to_string(),
+        channel: body.channel.unwrap_or_else(|| "webhook".into()),
+        url: body.url.trim().to_string(),
+        headers: Value::Object(body.headers).to_string(),
+        triggers: triggers_json(body.triggers),
+        payload: body.payload.map(|p| p.to_string()),
+        text_template: body.text,
+        timeout_secs: body
+            .timeout_secs
+            .unwrap_or(DEFAULT_TIMEOUT_SECS)
+            .min(i64::MAX as u64) as i64,
+        is_active: body.is_active,
+        disabled_reason: None,
+        prev_secret_ct: None,
+        prev_secret_expires_at: None,
+        created_at: now,
+        updated_at: now,
+    };
+    let errors = validate(
+        &row,
+        &known_names(&state, &pipeline.id).await?,
+        state.settings.allow_private_targets,
+    );
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    state.store.insert_outgoing_hook(&row).await?;
+    Ok(HttpResponse::Created().json(to_out(row, Some(secret.expose_secret()))?))
+}
+
+/// `GET /hooks/{oh}`.
+pub async fn get_one(state: &AppState, auth: &Auth, id: &str) -> Result<HttpResponse, ApiError> {
+    let row = load(state, auth, id, Role::Viewer).await?;
+    Ok(HttpResponse::Ok().json(to_out(row, None)?))
+}
+
+/// `PATCH /hooks/{oh}`.
+pub async fn update(
+    state: &AppState,
+    auth: &Auth,
+    id: &str,
+    body: Value,
+) -> Result<HttpResponse, ApiError> {
+    let mut row = load(state, auth, id, Role::Member).await?;
+    let p: OutgoingPatch = serde_json::from_value(body)
+        .map_err(|e| ApiError::validation(vec![FieldError::new("body", e.to_string())]))?;
+    let mut errors = Vec::new();
+    if let Some(name) = p.name {
+        row.name = name.trim().to_string();
+    }
+    row.channel = p.channel.unwrap_or(row.channel);
+    if let Some(url) = p.url {
+        row.url = url.trim().to_string();
+    }
+    if let Some(h) = p.headers {
+        row.headers = Value::Object(h).to_string();
+    }
+    if let Some(t) = p.triggers {
+        row.triggers = triggers_json(Some(t));
+    }
+    match p.payload {
+        None => {}
+        Some(Value::Null) => row.payload = None,
+        Some(v) => row.payload = Some(v.to_string()),
+    }
+    match p.text {
+        None => {}
+        Some(Value::Null) => row.text_template = None,
+        Some(Value::String(s)) => row.text_template = Some(s),
+        Some(_) => errors.push(FieldError::new("text", "must be a string or null")),
+    }
+    if let Some(t) = p.timeout_secs {
+        row.timeout_secs = t.min(i64::MAX as u64) as i64;
+    }
+    if let Some(active) = p.is_active {
+        row.is_active = active;
+        if active {
+            row.disabled_reason = None;
+        }
+    }
+    errors.extend(validate(
+        &row,
+        &known_names(state, &row.pipeline_id).await?,
+        state.settings.allow_private_targets,
+    ));
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    row.updated_at = now_ms();
+    if !state.store.update_outgoing_hook(&row).await? {
+        return Err(ApiError::not_found("hook"));
+    }
+    Ok(HttpResponse::Ok().json(to_out(row, None)?))
+}
+
+/// `DELETE /hooks/{oh}`: its pending events go with it.
+pub async fn remove(state: &AppState, auth: &Auth, id: &str) -> Result<HttpResponse, ApiError> {
+    let row = load(state, auth, id, Role::Member).await?;
+    state.store.delete_outgoing_hook(&row.id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `POST /hooks/{oh}/rotate-secret`: a new `whsec_` secret (generated, or `secret` if given),
+/// shown once. For `grace_period_secs` (default 86400, at most 30 days; 0 ends it now) requests
+/// carry a second signature made with the previous secret.
+pub async fn rotate(
+    state: &AppState,
+    auth: &Auth,
+    id: &str,
+    supplied: Option<SecretString>,
+    grace_secs: Option<u64>,
+) -> Result<HttpResponse, ApiError> {
+    let mut row = load(state, auth, id, Role::Member).await?;
+    let grace = grace_secs.unwrap_or(86_400);
+    if grace > 30 * 86_400 {
+        return Err(ApiError::validation(vec![FieldError::new(
+            "grace_period_secs",
+            format!("must be at most {}", 30 * 86_400),
+        )]));
+    }
+    let secret = match supplied {
+        None => SecretString::from(Provider::StandardWebhooks.generate_secret()),
+        Some(s) => {
+            let usable = s.expose_secret().starts_with("whsec_")
+                && crate::notify::deliver::signature_headers(s.expose_secret(), "x", b"", 0)
+                    .iter()
+                    .any(|(k, _)| k == "webhook-signature");
+            if !usable {
+                return Err(ApiError::validation(vec![FieldError::new(
+                    "secret",
+                    "must be a Standard Webhooks secret: whsec_ followed by base64",
+                )]));
+            }
+            s
+        }
+    };
+    let now = now_ms();
+    if grace > 0 {
+        row.prev_secret_ct = Some(std::mem::take(&mut row.secret_ct));
+        row.prev_secret_expires_at = Some(now + grace as i64 * 1000);
+    } else {
+        row.prev_secret_ct = None;
+        row.prev_secret_expires_at = None;
+    }
+    row.secret_ct = state
+        .key
+        .seal(&secret_context(&row.id), secret.expose_secret().as_bytes());
+    row.secret_last4 = last4(secret.expose_secret());
+    row.updated_at = now;
+    if !state.store.update_outgoing_hook(&row).await? {
+        return Err(ApiError::not_found("hook"));
+    }
+    Ok(HttpResponse::Ok().json(to_out(row, Some(secret.expose_secret()))?))
+}
+
+fn limit_of(q: &LimitQuery) -> Result<i64, ApiError> {
+    match q.limit {
+        None => Ok(100),
+        Some(n) if (1..=500).contains(&n) => Ok(n),
+        Some(_) => Err(ApiError::validation(vec![FieldError::new(
+            "limit",
+            "must be 1 to 500",
+        )])),
+    }
+}
+
+/// An outgoing hook's delivery attempts, newest first (`limit`, default 100, at most 500).
+#[utoipa::path(get, path = "/api/v1/hooks/{oh}/attempts", tag = "hooks", params(("limit" = Option<i64>, Query)),
+    responses((status = 200, body = AttemptList), (status = 404, body = crate::error::ErrorBody)))]
+#[get("/hooks/{oh}/attempts")]
+pub async fn attempts(
+    state: web::Data<AppState>,
+    auth: Auth,
+    path: web::Path<String>,
+    query: web::Query<LimitQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let row = load(&state, &auth, &path, Role::Viewer).await?;
+    let rows = state
+        .store
+        .list_attempts(&row.id, limit_of(&query)?)
+        .await?;
+    let items = rows
+        .into_iter()
+        .map(|v| AttemptOut {
+            event_id: v.attempt.event_id,
+            event: v.event,
+            attempt: v.attempt.attempt,
+            status_code: v.attempt.status_code,
+            latency_ms: v.attempt.latency_ms,
+            error: v.attempt.error,
+            at: rfc3339(v.attempt.at),
+            at_ms: v.attempt.at,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(AttemptList { items }))
+}
+
+fn event_out(e: OutgoingEventRow) -> EventOut {
+    EventOut {
+        next_attempt_at: (e.status == "pending").then(|| rfc3339(e.next_attempt_at)),
+        finished_at: e.finished_at.map(rfc3339),
+        occurred_at: rfc3339(e.occurred_at),
+        id: e.id,
+        event: e.event,
+        run_id: e.run_id,
+        status: e.status,
+        attempts: e.attempts,
+        last_error: e.last_error,
+    }
+}
+
+/// An outgoing hook's events and their delivery status, newest first.
+#[utoipa::path(get, path = "/api/v1/hooks/{oh}/events", tag = "hooks", params(("limit" = Option<i64>, Query)),
+    responses((status = 200, body = EventList), (status = 404, body = crate::error::ErrorBody)))]
+#[get("/hooks/{oh}/events")]
+pub async fn events(
+    state: web::Data<AppState>,
+    auth: Auth,
+    path: web::Path<String>,
+    query: web::Query<LimitQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let row = load(&state, &auth, &path, Role::Viewer).await?;
+    let rows = state.store.list_events(&row.id, limit_of(&query)?).await?;
+    Ok(HttpResponse::Ok().json(EventList {
+        items: rows.into_iter().map(event_out).collect(),
+    }))
+}

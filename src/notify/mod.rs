@@ -1,0 +1,246 @@
+//! Outgoing hooks (SPEC §6): deliver run events to webhooks and Slack, signed per Standard
+//! Webhooks, durably and with retries.
+//!
+//! - Events are rows in `outgoing_events`, inserted by the store in the same transaction as the
+//!   run state change that caused them (`enqueue_events!` in store/shared.rs), with a snapshot
+//!   of the run. A committed state change therefore always has its events, and a crash loses
+//!   none: they wait in the database until a deliverer claims them.
+//! - The deliverer claims due events (`status = 'pending' AND next_attempt_at <= now`); a claim
+//!   moves `next_attempt_at` one lease ahead, so an event whose deliverer died is claimed again
+//!   after the lease. PostgreSQL skips rows another process is claiming (`FOR UPDATE SKIP
+//!   LOCKED`); SQLite serializes claims (`BEGIN IMMEDIATE`).
+//! - A hook receives a run's events in order (queued, started, final): an event is claimed only
+//!   once the earlier events of the same run for the same hook are delivered or failed.
+//! - Each attempt is recorded (status, latency, error) together with what follows: delivered
+//!   (2xx), retry after the configured backoff with jitter, or failed (410, which also disables
+//!   the hook, or the schedule ran out). Nothing is dropped.
+
+pub mod deliver;
+pub mod render;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Settings;
+use crate::crypto::MasterKey;
+use crate::net_guard::TargetGuard;
+use crate::store::{EventNext, OutgoingAttemptRow, OutgoingEventRow, Store};
+
+/// Longest wait between looks for due events.
+const POLL: Duration = Duration::from_secs(1);
+/// Shortest wait, when events are due but held back by an earlier event in flight.
+const MIN_WAIT: Duration = Duration::from_millis(50);
+/// How long a claimed event is ours: longer than the longest timeout (60 s).
+const LEASE_MS: i64 = 90_000;
+/// Requests in flight at once per process.
+const CONCURRENCY: usize = 16;
+
+/// The context an outgoing hook's secret is sealed under.
+pub fn secret_context(hook_id: &str) -> String {
+    format!("outgoing:{hook_id}:secret")
+}
+
+/// Where time comes from, so that delivery decisions can be tested with a given `now`.
+pub trait Clock: Send + Sync + 'static {
+    /// Unix milliseconds.
+    fn now_ms(&self) -> i64;
+}
+
+/// The system clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        crate::domain::time::now_ms()
+    }
+}
+
+/// What delivering needs.
+pub struct NotifyContext {
+    pub store: Arc<dyn Store>,
+    pub key: Arc<MasterKey>,
+    pub guard: TargetGuard,
+    /// Delays before each retry.
+    pub schedule: Vec<Duration>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// The running deliverer.
+pub struct Notifier {
+    stop: CancellationToken,
+    done: tokio::task::JoinHandle<()>,
+}
+
+impl Notifier {
+    /// Starts delivering on the current runtime.
+    pub fn start(store: Arc<dyn Store>, key: Arc<MasterKey>, settings: &Settings) -> Self {
+        let ctx = Arc::new(NotifyContext {
+            store,
+            key,
+            guard: TargetGuard {
+                allow_private: settings.allow_private_targets,
+            },
+            schedule: settings.notify_backoff.clone(),
+            clock: Arc::new(SystemClock),
+        });
+        let stop = CancellationToken::new();
+        let done = tokio::spawn(deliver_loop(ctx, stop.clone()));
+        Self { stop, done }
+    }
+
+    /// Stops claiming and waits for the requests in flight (each bounded by its timeout).
+    pub async fn shutdown(self) {
+        self.stop.cancel();
+        let _ = self.done.await;
+    }
+}
+
+async fn deliver_loop(ctx: Arc<NotifyContext>, stop: CancellationToken) {
+    let slots = Arc::new(Semaphore::new(CONCURRENCY));
+    let mut running: JoinSet<()> = JoinSet::new();
+    loop {
+        while running.try_join_next().is_some() {}
+        let free = slots.available_permits();
+        let mut wait = POLL;
+        if free > 0 {
+            let now = ctx.clock.now_ms();
+            match ctx.store.claim_events(now, LEASE_MS, free as i64).await {
+                Ok(events) if !events.is_empty() => {
+                    for event in events {
+                        let permit = slots
+                            .clone()
+                            .try_acquire_owned()
+                            .expect("claimed no more than the free slots");
+                        let ctx = ctx.clone();
+                        running.spawn(async move {
+                            process(&ctx, event).await;
+                            drop(permit);
+                        });
+                    }
+                    continue;
+                }
+                Ok(_) => {
+                    if let Ok(Some(due)) = ctx.store.next_event_due().await {
+                        let until = Duration::from_millis((due - now).max(0) as u64);
+                        wait = until.clamp(MIN_WAIT, POLL);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "claiming outgoing events failed; retrying shortly")
+                }
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            Some(_) = running.join_next(), if !running.is_empty() => {}
+            _ = stop.cancelled() => break,
+        }
+    }
+    while running.join_next().await.is_some() {}
+}
+
+/// Makes one attempt at `event` and records it.
+pub async fn process(ctx: &NotifyContext, event: OutgoingEventRow) {
+    let store = ctx.store.as_ref();
+    let event_id = event.id.clone();
+    let fail = |why: &'static str| {
+        let event_id = event_id.clone();
+        async move {
+            if let Err(e) = store.fail_event(&event_id, why, ctx.clock.now_ms()).await {
+                tracing::warn!(event_id = %event_id, error = %e, "could not record a failed event");
+            }
+        }
+    };
+    let hook = match store.get_outgoing_hook(&event.hook_id).await {
+        Ok(Some(h)) => h,
+        Ok(None) => return fail("the outgoing hook was deleted").await,
+        Err(e) => {
+            // The lease runs out and the event is claimed again.
+            tracing::warn!(event_id = %event.id, error = %e, "reading an outgoing hook failed");
+            return;
+        }
+    };
+    if !hook.is_active {
+        return fail("the outgoing hook is inactive").await;
+    }
+    let Ok(secret) = ctx.key.open(&secret_context(&hook.id), &hook.secret_ct) else {
+        return fail("the hook's secret cannot be opened with this master key").await;
+    };
+    let attempt_no = event.attempts + 1;
+    let at = ctx.clock.now_ms();
+    let outcome = match render::body(&hook, &event) {
+        Ok(body) => {
+            let body = serde_json::to_vec(&body).unwrap_or_default();
+            use secrecy::ExposeSecret;
+            // During a rotation's grace period, sign with the previous secret as well.
+            let previous = match (&hook.prev_secret_ct, hook.prev_secret_expires_at) {
+                (Some(ct), Some(until)) if until > at => {
+                    ctx.key.open(&secret_context(&hook.id), ct).ok()
+                }
+                _ => None,
+            };
+            let signed = deliver::signature_headers_rotating(
+                secret.expose_secret(),
+                previous.as_ref().map(|p| p.expose_secret()),
+                &event.id,
+                &body,
+                at / 1000,
+            );
+            let custom: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(&hook.headers).unwrap_or_default();
+            deliver::send(
+                ctx.guard,
+                &hook.url,
+                deliver::request_headers(&custom, signed),
+                body,
+                Duration::from_secs(hook.timeout_secs.clamp(1, 60) as u64),
+            )
+            .await
+        }
+        Err(problem) => deliver::Outcome {
+            status_code: None,
+            latency_ms: 0,
+            error: Some(problem),
+        },
+    };
+    let now = ctx.clock.now_ms();
+    let next = deliver::decide(
+        &outcome,
+        attempt_no,
+        &ctx.schedule,
+        now,
+        rand::random::<f64>(),
+    );
+    let row = OutgoingAttemptRow {
+        event_id: event.id.clone(),
+        hook_id: hook.id.clone(),
+        attempt: attempt_no,
+        at,
+        status_code: outcome.status_code.map(i64::from),
+        latency_ms: (now - at).max(outcome.latency_ms),
+        error: outcome.error.clone(),
+    };
+    match store.record_attempt(&row, &next).await {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::debug!(event_id = %event.id, attempt = attempt_no, "attempt already recorded elsewhere")
+        }
+        Err(e) => tracing::warn!(event_id = %event.id, error = %e, "recording an attempt failed"),
+    }
+    match &next {
+        EventNext::Delivered => {
+            tracing::info!(event_id = %event.id, hook_id = %hook.id, event = %event.event, attempt = attempt_no, "event delivered")
+        }
+        EventNext::Retry { .. } => tracing::info!(
+            event_id = %event.id, hook_id = %hook.id, attempt = attempt_no,
+            error = outcome.error.as_deref().unwrap_or(""), "delivery failed; will retry"),
+        EventNext::Failed { disable_hook } => tracing::warn!(
+            event_id = %event.id, hook_id = %hook.id, attempt = attempt_no,
+            error = outcome.error.as_deref().unwrap_or(""), disabled = disable_hook.is_some(),
+            "event failed"),
+    }
+}

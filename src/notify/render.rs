@@ -1,0 +1,259 @@
+//! What an outgoing hook sends: the run snapshot stored with each event, the template
+//! variables, the default envelope, a `payload` template or Slack's `{ "text": … }`.
+
+use serde_json::{json, Map, Value};
+
+use crate::domain::template::{self, TemplateError};
+use crate::domain::time::rfc3339;
+use crate::store::{OutgoingEventRow, OutgoingHookRow, RunRow};
+
+/// Every event an outgoing hook may subscribe to.
+pub const EVENTS: &[&str] = &[
+    "run.queued",
+    "run.started",
+    "run.succeeded",
+    "run.failed",
+    "run.cancelled",
+    "run.timed_out",
+    "run.superseded",
+];
+
+/// The names every outgoing template may use, besides the pipeline's variables.
+pub const TEMPLATE_NAMES: &[&str] = &[
+    "event",
+    "event_id",
+    "run_id",
+    "pipeline_id",
+    "pipeline_name",
+    "project_id",
+    "status",
+    "triggered_at",
+    "triggered_by",
+    "comment",
+];
+
+/// The Slack text when a hook gives none.
+pub const DEFAULT_SLACK_TEXT: &str = "${pipeline_name} run ${run_id}: ${status}";
+
+/// A run's events reach a hook in this order: queued, started, then the final one.
+pub fn event_ordinal(event: &str) -> i64 {
+    match event {
+        "run.queued" => 0,
+        "run.started" => 1,
+        _ => 2,
+    }
+}
+
+/// The run as it is at the event, stored with the event (JSON text).
+pub fn snapshot(run: &RunRow, pipeline_name: &str, project_name: &str) -> String {
+    let variables: Value =
+        serde_json::from_str(&run.variables).unwrap_or_else(|_| Value::Object(Map::new()));
+    json!({
+        "run_id": run.id,
+        "status": run.status,
+        "reason": run.reason,
+        "variables": variables,
+        "triggered_by": run.triggered_by,
+        "created_at": run.created_at,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "pipeline_id": run.pipeline_id,
+        "pipeline_name": pipeline_name,
+        "project_id": run.project_id,
+        "project_name": project_name,
+    })
+    .to_string()
+}
+
+fn time_or_null(v: &Value) -> Value {
+    v.as_i64()
+        .map_or(Value::Null, |ms| Value::String(rfc3339(ms)))
+}
+
+/// The variables templates render with: the run's variables, then the built-in names (which
+/// win over a run variable of the same name).
+pub fn template_vars(event: &OutgoingEventRow, snap: &Value) -> Map<String, Value> {
+    let mut vars = snap
+        .get("variables")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let s = |k: &str| snap.get(k).cloned().unwrap_or(Value::Null);
+    vars.insert("event".into(), Value::String(event.event.clone()));
+    vars.insert("event_id".into(), Value::String(event.id.clone()));
+    vars.insert("run_id".into(), s("run_id"));
+    vars.insert("pipeline_id".into(), s("pipeline_id"));
+    vars.insert("pipeline_name".into(), s("pipeline_name"));
+    vars.insert("project_id".into(), s("project_id"));
+    vars.insert("status".into(), s("status"));
+    vars.insert("triggered_at".into(), time_or_null(&s("created_at")));
+    vars.insert("triggered_by".into(), s("triggered_by"));
+    vars.insert("comment".into(), s("reason"));
+    vars
+}
+
+/// The body sent without a `payload` template.
+pub fn envelope(event: &OutgoingEventRow, snap: &Value) -> Value {
+    let s = |k: &str| snap.get(k).cloned().unwrap_or(Value::Null);
+    json!({
+        "event_id": event.id,
+        "event": event.event,
+        "occurred_at": rfc3339(event.occurred_at),
+        "project": { "id": s("project_id"), "name": s("project_name") },
+        "pipeline": { "id": s("pipeline_id"), "name": s("pipeline_name") },
+        "run": {
+            "id": s("run_id"),
+            "status": s("status"),
+            "reason": s("reason"),
+            "variables": s("variables"),
+            "triggered_by": s("triggered_by"),
+            "created_at": time_or_null(&s("created_at")),
+            "started_at": time_or_null(&s("started_at")),
+            "finished_at": time_or_null(&s("finished_at")),
+        },
+    })
+}
+
+/// The JSON body an event sends to a hook.
+pub fn body(hook: &OutgoingHookRow, event: &OutgoingEventRow) -> Result<Value, String> {
+    let snap: Value = serde_json::from_str(&event.snapshot)
+        .map_err(|e| format!("the stored run snapshot is not JSON: {e}"))?;
+    let vars = template_vars(event, &snap);
+    let bad = |e: TemplateError| format!("the template does not render: {e}");
+    if hook.channel == "slack" {
+        let text = template::render(
+            hook.text_template.as_deref().unwrap_or(DEFAULT_SLACK_TEXT),
+            &vars,
+        )
+        .map_err(bad)?;
+        return Ok(json!({ "text": text }));
+    }
+    match &hook.payload {
+        None => Ok(envelope(event, &snap)),
+        Some(p) => {
+            let tpl: Value = serde_json::from_str(p)
+                .map_err(|e| format!("the stored payload template is not JSON: {e}"))?;
+            template::render_json(&tpl, &|n: &str| vars.get(n)).map_err(bad)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run() -> RunRow {
+        RunRow {
+            id: "run_1".into(),
+            pipeline_id: "pl_1".into(),
+            project_id: "prj_1".into(),
+            hook_id: None,
+            delivery_id: None,
+            status: "succeeded".into(),
+            reason: None,
+            variables: r#"{"git_ref":"main","n":3}"#.into(),
+            triggered_by: "manual:tok_1".into(),
+            concurrency_key: None,
+            attempt: 1,
+            lease_expires_at: None,
+            created_at: 1_700_000_000_000,
+            started_at: Some(1_700_000_001_000),
+            finished_at: Some(1_700_000_002_000),
+            worker_id: None,
+            cancel_requested: false,
+            max_attempts: 1,
+            concurrency_policy: None,
+            concurrency_max: None,
+        }
+    }
+
+    fn event() -> OutgoingEventRow {
+        OutgoingEventRow {
+            id: "evt_1".into(),
+            hook_id: "oh_1".into(),
+            run_id: "run_1".into(),
+            event: "run.succeeded".into(),
+            ordinal: 2,
+            occurred_at: 1_700_000_002_000,
+            snapshot: snapshot(&run(), "deploy-api", "acme"),
+            status: "pending".into(),
+            attempts: 0,
+            next_attempt_at: 0,
+            last_error: None,
+            finished_at: None,
+            created_at: 0,
+        }
+    }
+
+    fn hook(channel: &str, payload: Option<&str>, text: Option<&str>) -> OutgoingHookRow {
+        OutgoingHookRow {
+            id: "oh_1".into(),
+            pipeline_id: "pl_1".into(),
+            project_id: "prj_1".into(),
+            name: "n".into(),
+            channel: channel.into(),
+            url: "https://example.com".into(),
+            headers: "{}".into(),
+            triggers: "[]".into(),
+            payload: payload.map(str::to_string),
+            text_template: text.map(str::to_string),
+            timeout_secs: 10,
+            is_active: true,
+            disabled_reason: None,
+            secret_ct: vec![],
+            secret_last4: "abcd".into(),
+            prev_secret_ct: None,
+            prev_secret_expires_at: None,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    #[test]
+    fn envelope_by_default() {
+        let b = body(&hook("webhook", None, None), &event()).unwrap();
+        assert_eq!(b["event_id"], "evt_1");
+        assert_eq!(b["event"], "run.succeeded");
+        assert_eq!(b["project"], json!({"id": "prj_1", "name": "acme"}));
+        assert_eq!(b["pipeline"], json!({"id": "pl_1", "name": "deploy-api"}));
+        assert_eq!(b["run"]["id"], "run_1");
+        assert_eq!(b["run"]["status"], "succeeded");
+        assert_eq!(b["run"]["variables"], json!({"git_ref": "main", "n": 3}));
+        assert!(b["run"]["started_at"]
+            .as_str()
+            .unwrap()
+            .starts_with("2023-"));
+    }
+
+    #[test]
+    fn humanitec_payload_renders_as_written() {
+        let tpl = r#"{"application": "${pipeline_name}", "deployment": "${run_id}", "status": "${status}"}"#;
+        let b = body(&hook("webhook", Some(tpl), None), &event()).unwrap();
+        assert_eq!(
+            serde_json::to_string(&b).unwrap(),
+            r#"{"application":"deploy-api","deployment":"run_1","status":"succeeded"}"#
+        );
+        let typed = body(
+            &hook(
+                "webhook",
+                Some(r#"{"n": "${n}", "r": "ref ${git_ref}"}"#),
+                None,
+            ),
+            &event(),
+        )
+        .unwrap();
+        assert_eq!(typed, json!({"n": 3, "r": "ref main"}));
+    }
+
+    #[test]
+    fn slack_text() {
+        let b = body(&hook("slack", None, None), &event()).unwrap();
+        assert_eq!(b, json!({"text": "deploy-api run run_1: succeeded"}));
+        let b = body(
+            &hook("slack", None, Some("${event} by ${triggered_by}")),
+            &event(),
+        )
+        .unwrap();
+        assert_eq!(b, json!({"text": "run.succeeded by manual:tok_1"}));
+    }
+}
