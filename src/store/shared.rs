@@ -35,40 +35,70 @@ macro_rules! bind_run {
     }};
 }
 
-/// Inserts one `outgoing_events` row per active outgoing hook of the run's pipeline whose
-/// triggers include `$event`, inside the caller's transaction `$tx`, so that an event exists
-/// exactly when the run state change that caused it is committed (SPEC §6). The run snapshot
-/// is stored with the event. Evaluates to `Result<(), sqlx::Error>`-propagating code (`?`).
-macro_rules! enqueue_events {
-    ($tx:ident, $run:expr, $event:expr, $now:expr) => {{
-        let run: &RunRow = $run;
-        let event: &str = $event;
-        let now: i64 = $now;
+/// The active outgoing hooks of `$pipeline_id` whose triggers include `$event`, as
+/// `(hook id, pipeline name, project name)`, read inside the transaction `$tx`.
+macro_rules! subscribed_hooks {
+    ($tx:ident, $pipeline_id:expr, $event:expr) => {{
         let hooks: Vec<(String, String, String)> = sqlx::query_as(
             "SELECT h.id, p.name, pr.name FROM outgoing_hooks h JOIN pipelines p ON p.id = h.pipeline_id \
              JOIN projects pr ON pr.id = p.project_id \
              WHERE h.pipeline_id = $1 AND h.is_active = TRUE AND h.triggers LIKE $2 ORDER BY h.id",
         )
-        .bind(&run.pipeline_id)
-        .bind(format!("%\"{event}\"%"))
+        .bind($pipeline_id)
+        .bind(format!("%\"{}\"%", $event))
         .fetch_all(&mut *$tx)
         .await?;
-        for (hook_id, pipeline_name, project_name) in hooks {
+        hooks
+    }};
+}
+
+/// Inserts one `outgoing_events` row per hook in `$hooks` (from `subscribed_hooks!`), inside
+/// the caller's transaction, with the run snapshot stored alongside.
+macro_rules! insert_events {
+    ($tx:ident, $hooks:expr, $run:expr, $event:expr, $now:expr) => {{
+        let run: &RunRow = $run;
+        let event: &str = $event;
+        let now: i64 = $now;
+        for (hook_id, pipeline_name, project_name) in $hooks {
             sqlx::query(
                 "INSERT INTO outgoing_events (id, hook_id, run_id, event, ordinal, occurred_at, snapshot, status, attempts, \
                  next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $6, $6)",
             )
             .bind($crate::domain::ids::new_id($crate::domain::ids::IdKind::Event))
-            .bind(&hook_id)
+            .bind(hook_id)
             .bind(&run.id)
             .bind(event)
             .bind($crate::notify::render::event_ordinal(event))
             .bind(now)
-            .bind($crate::notify::render::snapshot(run, &pipeline_name, &project_name))
+            .bind($crate::notify::render::snapshot(run, pipeline_name, project_name))
             .execute(&mut *$tx)
             .await?;
         }
     }};
+}
+
+/// Inserts one `outgoing_events` row per active outgoing hook of the run's pipeline whose
+/// triggers include `$event`, inside the caller's transaction `$tx`, so that an event exists
+/// exactly when the run state change that caused it is committed (SPEC §6).
+macro_rules! enqueue_events {
+    ($tx:ident, $run:expr, $event:expr, $now:expr) => {{
+        let run: &RunRow = $run;
+        let hooks = subscribed_hooks!($tx, &run.pipeline_id, $event);
+        insert_events!($tx, &hooks, run, $event, $now);
+    }};
+}
+
+/// Names a backend's sqlx database type, for the statements built with `QueryBuilder`.
+pub trait Dialect {
+    type Db: sqlx::Database;
+}
+
+impl Dialect for super::sqlite::SqliteStore {
+    type Db = sqlx::Sqlite;
+}
+
+impl Dialect for super::postgres::PgStore {
+    type Db = sqlx::Postgres;
 }
 
 /// Expands to `impl Store for $ty` with the methods whose SQL is the same in both dialects,
@@ -286,79 +316,163 @@ macro_rules! impl_store {
             Ok(r.rows_affected() > 0)
         }
         async fn commit_ingest(&self, batch: &[IngestWrite]) -> Result<Vec<IngestResult>, StoreError> {
+            // A handful of multi-row statements per batch, not several per delivery: with SQLite
+            // every statement is a round trip to the connection's thread, which dominated the
+            // cost of ingest (see docs/performance.md).
+            use std::collections::{HashMap, HashSet};
+            type Db = <$ty as $crate::store::shared::Dialect>::Db;
+            let mut results: Vec<IngestResult> = batch
+                .iter()
+                .map(|w| match &w.run {
+                    Some(run) => IngestResult::Accepted { run_id: run.id.clone() },
+                    None => IngestResult::Recorded,
+                })
+                .collect();
             let mut tx = self.pool.begin_with($begin).await?;
-            let mut results = Vec::with_capacity(batch.len());
-            for write in batch {
-                let mut delivery = write.delivery.clone();
-                let mut result = IngestResult::Recorded;
-                if let Some(run) = &write.run {
-                    result = IngestResult::Accepted { run_id: run.id.clone() };
-                    if let Some(key) = &write.dedup_key {
-                        let inserted = sqlx::query(
-                            "INSERT INTO delivery_ids (hook_id, provider_delivery_id, delivery_id, run_id, created_at) \
-                             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (hook_id, provider_delivery_id) DO NOTHING",
-                        )
-                        .bind(&delivery.hook_id)
-                        .bind(key)
-                        .bind(&delivery.id)
-                        .bind(&run.id)
-                        .bind(delivery.received_at)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
-                        if inserted == 0 {
-                            let (earlier,): (String,) = sqlx::query_as(
-                                "SELECT run_id FROM delivery_ids WHERE hook_id = $1 AND provider_delivery_id = $2",
-                            )
-                            .bind(&delivery.hook_id)
-                            .bind(key)
-                            .fetch_one(&mut *tx)
-                            .await?;
-                            delivery.status_code = 200;
-                            delivery.outcome = "duplicate".into();
-                            delivery.run_id = Some(earlier.clone());
-                            result = IngestResult::Duplicate { run_id: earlier };
-                        }
-                    }
-                    if matches!(result, IngestResult::Accepted { .. }) {
-                        bind_run!(sqlx::query($crate::store::shared::RUN_INSERT), run).execute(&mut *tx).await?;
-                        if run.status == "queued" {
-                            enqueue_events!(tx, run, "run.queued", run.created_at);
+
+            // Dedup: the first write of a key in the batch claims it; later ones in the batch
+            // are its duplicates; a key already stored makes the first one a duplicate too.
+            let mut first_of_key: HashMap<(&str, &str), usize> = HashMap::new();
+            let mut twin_of: Vec<Option<usize>> = vec![None; batch.len()];
+            let mut claims: Vec<usize> = Vec::new();
+            for (i, w) in batch.iter().enumerate() {
+                if let (Some(_), Some(key)) = (&w.run, &w.dedup_key) {
+                    match first_of_key.entry((w.delivery.hook_id.as_str(), key.as_str())) {
+                        std::collections::hash_map::Entry::Occupied(first) => twin_of[i] = Some(*first.get()),
+                        std::collections::hash_map::Entry::Vacant(slot) => {
+                            slot.insert(i);
+                            claims.push(i);
                         }
                     }
                 }
-                let d = &delivery;
-                sqlx::query(
-                    "INSERT INTO deliveries (id, hook_id, project_id, received_at, status_code, outcome, error, verification, \
-                     filter_reason, variables, problems, run_id, provider_delivery_id, event, content_type, query, headers, \
-                     body, body_size, body_truncated, replay_of) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
-                )
-                .bind(&d.id)
-                .bind(&d.hook_id)
-                .bind(&d.project_id)
-                .bind(d.received_at)
-                .bind(d.status_code)
-                .bind(&d.outcome)
-                .bind(&d.error)
-                .bind(&d.verification)
-                .bind(&d.filter_reason)
-                .bind(&d.variables)
-                .bind(&d.problems)
-                .bind(&d.run_id)
-                .bind(&d.provider_delivery_id)
-                .bind(&d.event)
-                .bind(&d.content_type)
-                .bind(&d.query)
-                .bind(&d.headers)
-                .bind(&d.body)
-                .bind(d.body_size)
-                .bind(d.body_truncated)
-                .bind(&d.replay_of)
-                .execute(&mut *tx)
-                .await?;
-                results.push(result);
             }
+            if !claims.is_empty() {
+                let mut q = sqlx::QueryBuilder::<Db>::new(
+                    "INSERT INTO delivery_ids (hook_id, provider_delivery_id, delivery_id, run_id, created_at) ",
+                );
+                q.push_values(&claims, |mut b, &i| {
+                    let w = &batch[i];
+                    b.push_bind(&w.delivery.hook_id)
+                        .push_bind(w.dedup_key.as_deref().unwrap_or_default())
+                        .push_bind(&w.delivery.id)
+                        .push_bind(w.run.as_ref().map(|r| r.id.as_str()).unwrap_or_default())
+                        .push_bind(w.delivery.received_at);
+                });
+                q.push(" ON CONFLICT (hook_id, provider_delivery_id) DO NOTHING RETURNING hook_id, provider_delivery_id");
+                let inserted: HashSet<(String, String)> = q.build_query_as().fetch_all(&mut *tx).await?.into_iter().collect();
+                for &i in &claims {
+                    let w = &batch[i];
+                    let key = w.dedup_key.clone().unwrap_or_default();
+                    if !inserted.contains(&(w.delivery.hook_id.clone(), key.clone())) {
+                        let (earlier,): (String,) = sqlx::query_as(
+                            "SELECT run_id FROM delivery_ids WHERE hook_id = $1 AND provider_delivery_id = $2",
+                        )
+                        .bind(&w.delivery.hook_id)
+                        .bind(&key)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                        results[i] = IngestResult::Duplicate { run_id: earlier };
+                    }
+                }
+            }
+            for i in 0..batch.len() {
+                if let Some(first) = twin_of[i] {
+                    let run_id = match &results[first] {
+                        IngestResult::Accepted { run_id } | IngestResult::Duplicate { run_id } => run_id.clone(),
+                        IngestResult::Recorded => continue,
+                    };
+                    results[i] = IngestResult::Duplicate { run_id };
+                }
+            }
+
+            let accepted: Vec<&RunRow> = batch
+                .iter()
+                .zip(&results)
+                .filter(|(_, r)| matches!(r, IngestResult::Accepted { .. }))
+                .filter_map(|(w, _)| w.run.as_ref())
+                .collect();
+            if !accepted.is_empty() {
+                let mut q = sqlx::QueryBuilder::<Db>::new(
+                    "INSERT INTO runs (id, pipeline_id, project_id, hook_id, delivery_id, status, reason, variables, \
+                     triggered_by, concurrency_key, attempt, lease_expires_at, created_at, started_at, finished_at, worker_id, \
+                     cancel_requested, max_attempts, concurrency_policy, concurrency_max) ",
+                );
+                q.push_values(&accepted, |mut b, r| {
+                    b.push_bind(&r.id)
+                        .push_bind(&r.pipeline_id)
+                        .push_bind(&r.project_id)
+                        .push_bind(&r.hook_id)
+                        .push_bind(&r.delivery_id)
+                        .push_bind(&r.status)
+                        .push_bind(&r.reason)
+                        .push_bind(&r.variables)
+                        .push_bind(&r.triggered_by)
+                        .push_bind(&r.concurrency_key)
+                        .push_bind(r.attempt)
+                        .push_bind(r.lease_expires_at)
+                        .push_bind(r.created_at)
+                        .push_bind(r.started_at)
+                        .push_bind(r.finished_at)
+                        .push_bind(&r.worker_id)
+                        .push_bind(r.cancel_requested)
+                        .push_bind(r.max_attempts)
+                        .push_bind(&r.concurrency_policy)
+                        .push_bind(r.concurrency_max);
+                });
+                q.build().execute(&mut *tx).await?;
+                // One look-up of subscribed hooks per pipeline in the batch, not per run.
+                let mut hooks_of: HashMap<&str, Vec<(String, String, String)>> = HashMap::new();
+                for run in accepted.iter().filter(|r| r.status == "queued") {
+                    if !hooks_of.contains_key(run.pipeline_id.as_str()) {
+                        let hooks = subscribed_hooks!(tx, &run.pipeline_id, "run.queued");
+                        hooks_of.insert(run.pipeline_id.as_str(), hooks);
+                    }
+                    insert_events!(tx, &hooks_of[run.pipeline_id.as_str()], run, "run.queued", run.created_at);
+                }
+            }
+
+            let deliveries: Vec<DeliveryRow> = batch
+                .iter()
+                .zip(&results)
+                .map(|(w, r)| {
+                    let mut d = w.delivery.clone();
+                    if let IngestResult::Duplicate { run_id } = r {
+                        d.status_code = 200;
+                        d.outcome = "duplicate".into();
+                        d.run_id = Some(run_id.clone());
+                    }
+                    d
+                })
+                .collect();
+            let mut q = sqlx::QueryBuilder::<Db>::new(
+                "INSERT INTO deliveries (id, hook_id, project_id, received_at, status_code, outcome, error, verification, \
+                 filter_reason, variables, problems, run_id, provider_delivery_id, event, content_type, query, headers, \
+                 body, body_size, body_truncated, replay_of) ",
+            );
+            q.push_values(&deliveries, |mut b, d| {
+                b.push_bind(&d.id)
+                    .push_bind(&d.hook_id)
+                    .push_bind(&d.project_id)
+                    .push_bind(d.received_at)
+                    .push_bind(d.status_code)
+                    .push_bind(&d.outcome)
+                    .push_bind(&d.error)
+                    .push_bind(&d.verification)
+                    .push_bind(&d.filter_reason)
+                    .push_bind(&d.variables)
+                    .push_bind(&d.problems)
+                    .push_bind(&d.run_id)
+                    .push_bind(&d.provider_delivery_id)
+                    .push_bind(&d.event)
+                    .push_bind(&d.content_type)
+                    .push_bind(&d.query)
+                    .push_bind(&d.headers)
+                    .push_bind(&d.body)
+                    .push_bind(d.body_size)
+                    .push_bind(d.body_truncated)
+                    .push_bind(&d.replay_of);
+            });
+            q.build().execute(&mut *tx).await?;
             tx.commit().await?;
             Ok(results)
         }
