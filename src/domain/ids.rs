@@ -44,22 +44,50 @@ pub fn base62_u128(mut n: u128) -> String {
     String::from_utf8(out.to_vec()).expect("alphabet is ASCII")
 }
 
-/// A new random id of the given kind.
+/// A new id of the given kind. Runs, deliveries and events get a time-ordered id (see
+/// [`sortable`]) followed by 128 random bits; everything else 128 random bits alone.
 pub fn new_id(kind: IdKind) -> String {
     let mut bytes = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
-    format!(
-        "{}{}",
-        kind.prefix(),
-        base62_u128(u128::from_le_bytes(bytes))
-    )
+    let random = base62_u128(u128::from_le_bytes(bytes));
+    if time_ordered(kind) {
+        format!(
+            "{}{}{}",
+            kind.prefix(),
+            sortable(crate::domain::time::now_ms()),
+            random
+        )
+    } else {
+        format!("{}{}", kind.prefix(), random)
+    }
+}
+
+fn time_ordered(kind: IdKind) -> bool {
+    matches!(kind, IdKind::Run | IdKind::Delivery | IdKind::Event)
+}
+
+/// 8 base62 characters of a millisecond timestamp (good until the year 8900), so that ids made
+/// later sort later. Rows keyed by such ids are appended to their indexes instead of landing on
+/// a random page; the 128 random bits that follow keep them unguessable.
+fn sortable(ms: i64) -> String {
+    let mut n = ms.max(0) as u64;
+    let mut out = [b'0'; 8];
+    for slot in out.iter_mut().rev() {
+        *slot = ALPHABET[(n % 62) as usize];
+        n /= 62;
+    }
+    String::from_utf8(out.to_vec()).expect("alphabet is ASCII")
 }
 
 /// True when `s` has the shape of an id of this kind (cheap check before a lookup).
 pub fn looks_like(kind: IdKind, s: &str) -> bool {
-    s.strip_prefix(kind.prefix()).is_some_and(|rest| {
-        rest.len() == ID_CHARS && rest.bytes().all(|b| b.is_ascii_alphanumeric())
-    })
+    let len = if time_ordered(kind) {
+        8 + ID_CHARS
+    } else {
+        ID_CHARS
+    };
+    s.strip_prefix(kind.prefix())
+        .is_some_and(|rest| rest.len() == len && rest.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
 #[cfg(test)]
@@ -73,6 +101,15 @@ mod tests {
         assert!(looks_like(IdKind::IncomingHook, &id));
         assert!(!looks_like(IdKind::Project, &id));
         assert_ne!(id, new_id(IdKind::IncomingHook));
+    }
+
+    #[test]
+    fn run_ids_sort_by_time_and_keep_128_random_bits() {
+        let a = new_id(IdKind::Run);
+        assert!(looks_like(IdKind::Run, &a) && a.len() == 4 + 8 + 22, "{a}");
+        assert!(sortable(1_000) < sortable(2_000));
+        assert!(sortable(1_700_000_000_000) < sortable(1_800_000_000_000));
+        assert_ne!(new_id(IdKind::Delivery), new_id(IdKind::Delivery));
     }
 
     #[test]
