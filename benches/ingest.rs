@@ -154,7 +154,7 @@ struct Setup {
     pipeline_id: String,
 }
 
-async fn setup(base: &str, admin: &str) -> Setup {
+async fn setup(base: &str, admin: &str, project: &str) -> Setup {
     let c = reqwest::Client::new();
     let post = |path: String, body: Value| {
         c.post(format!("{base}{path}"))
@@ -162,7 +162,7 @@ async fn setup(base: &str, admin: &str) -> Setup {
             .json(&body)
             .send()
     };
-    let prj: Value = post("/api/v1/projects".into(), json!({ "name": "bench" }))
+    let prj: Value = post("/api/v1/projects".into(), json!({ "name": project }))
         .await
         .unwrap()
         .json()
@@ -390,7 +390,7 @@ async fn run(args: Args) {
     let admin = admin.expose_secret().to_string();
     let server = start_server(&env, dir.path());
     let base = format!("http://127.0.0.1:{}", server.port);
-    let s = setup(&base, &admin).await;
+    let s = setup(&base, &admin, "bench").await;
     let body = payload();
     let signature = sign(
         &VerifyConfig::new(Provider::Github),
@@ -477,6 +477,15 @@ async fn run(args: Args) {
     let mut half = half;
     let runs_committed = store.count_runs(&s.pipeline_id).await.unwrap();
     let rss = rss_mib(server.child.id());
+    // The throughput phases leave their runs queued (workers off); delete them (with their
+    // pipeline) so that the workers of the next phase, on the same database, start on fresh runs.
+    let deleted = reqwest::Client::new()
+        .delete(format!("{base}/api/v1/pipelines/{}", s.pipeline_id))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .expect("delete the throughput pipeline");
+    assert_eq!(deleted.status().as_u16(), 204);
     drop(server);
 
     // Enqueue → running, with workers on and a gentle pace (a worker is free).
@@ -506,6 +515,7 @@ async fn run(args: Args) {
     let r = setup(
         &format!("http://127.0.0.1:{}", runner.port),
         admin2.expose_secret(),
+        "bench-runner",
     )
     .await;
     let sig2 = sign(
