@@ -142,6 +142,52 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && bool::from(a.ct_eq(b))
 }
 
+/// Default grace period of a secret rotation: one day.
+pub const DEFAULT_GRACE_SECS: u64 = 86_400;
+/// Longest grace period of a secret rotation: 30 days.
+pub const MAX_GRACE_SECS: u64 = 30 * 86_400;
+
+/// A hook's sealed secrets after a rotation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rotated {
+    pub secret_ct: Vec<u8>,
+    pub secret_last4: String,
+    /// The previous secret, kept while it still verifies (or still signs).
+    pub prev_secret_ct: Option<Vec<u8>>,
+    pub prev_secret_expires_at: Option<i64>,
+}
+
+/// Rotates a hook secret: seals `new` under `context`, and keeps `current_ct` as the previous
+/// secret for `grace_secs` (default a day, at most 30 days; 0 drops it now). The one rule for
+/// incoming and outgoing hooks. `Err` names the bad grace period.
+pub fn rotate(
+    key: &MasterKey,
+    context: &str,
+    current_ct: Vec<u8>,
+    new: &SecretString,
+    grace_secs: Option<u64>,
+    now_ms: i64,
+) -> Result<Rotated, crate::domain::FieldError> {
+    let grace = grace_secs.unwrap_or(DEFAULT_GRACE_SECS);
+    if grace > MAX_GRACE_SECS {
+        return Err(crate::domain::FieldError::new(
+            "grace_period_secs",
+            format!("must be at most {MAX_GRACE_SECS}"),
+        ));
+    }
+    let (prev_secret_ct, prev_secret_expires_at) = if grace > 0 {
+        (Some(current_ct), Some(now_ms + grace as i64 * 1000))
+    } else {
+        (None, None)
+    };
+    Ok(Rotated {
+        secret_ct: key.seal(context, new.expose_secret().as_bytes()),
+        secret_last4: last4(new.expose_secret()),
+        prev_secret_ct,
+        prev_secret_expires_at,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,6 +208,31 @@ mod tests {
             .is_err());
         assert!(key.open("x", &sealed[..10]).is_err());
         assert!(!sealed.windows(6).any(|w| w == b"s3cr3t"));
+    }
+
+    #[test]
+    fn rotation_keeps_the_old_secret_for_the_grace_period() {
+        let key = MasterKey::generate();
+        let old = key.seal("c", b"old");
+        let new = SecretString::from("new-secret-wxyz".to_string());
+        let r = rotate(&key, "c", old.clone(), &new, None, 1_000).unwrap();
+        assert_eq!(
+            (r.prev_secret_ct, r.prev_secret_expires_at),
+            (Some(old.clone()), Some(1_000 + 86_400_000))
+        );
+        assert_eq!(
+            key.open("c", &r.secret_ct).unwrap().expose_secret(),
+            "new-secret-wxyz"
+        );
+        assert_eq!(r.secret_last4, "wxyz");
+        let r = rotate(&key, "c", old.clone(), &new, Some(0), 1_000).unwrap();
+        assert_eq!((r.prev_secret_ct, r.prev_secret_expires_at), (None, None));
+        assert_eq!(
+            rotate(&key, "c", old, &new, Some(MAX_GRACE_SECS + 1), 0)
+                .unwrap_err()
+                .field,
+            "grace_period_secs"
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use super::pipelines::load as load_pipeline;
 use super::{AppState, Auth};
-use crate::crypto::{last4, mask};
+use crate::crypto::{last4, mask, rotate as rotate_secret};
 use crate::domain::check_name;
 use crate::domain::hook::{check_supplied_secret, HookConfig, HookSettings};
 use crate::domain::ids::{new_id, IdKind};
@@ -26,9 +26,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(remove)
         .service(rotate);
 }
-
-/// Longest rotation grace period: 30 days.
-const MAX_GRACE_SECS: u64 = 30 * 86_400;
 
 fn yes() -> bool {
     true
@@ -379,27 +376,21 @@ pub async fn rotate(
             .await;
     }
     let mut row = load(&state, &auth, &path, Role::Member).await?;
-    let grace = body.grace_period_secs.unwrap_or(86_400);
-    if grace > MAX_GRACE_SECS {
-        return Err(ApiError::validation(vec![FieldError::new(
-            "grace_period_secs",
-            format!("must be at most {MAX_GRACE_SECS}"),
-        )]));
-    }
     let secret = new_secret(&row.provider, body.secret, "secret").map_err(ApiError::validation)?;
     let now = now_ms();
-    if grace > 0 {
-        row.prev_secret_ct = Some(std::mem::take(&mut row.secret_ct));
-        row.prev_secret_expires_at = Some(now + grace as i64 * 1000);
-    } else {
-        row.prev_secret_ct = None;
-        row.prev_secret_expires_at = None;
-    }
-    row.secret_ct = state.key.seal(
+    let rotated = rotate_secret(
+        &state.key,
         &hook_secret_context(&row.id),
-        secret.expose_secret().as_bytes(),
-    );
-    row.secret_last4 = last4(secret.expose_secret());
+        std::mem::take(&mut row.secret_ct),
+        &secret,
+        body.grace_period_secs,
+        now,
+    )
+    .map_err(|e| ApiError::validation(vec![e]))?;
+    row.secret_ct = rotated.secret_ct;
+    row.secret_last4 = rotated.secret_last4;
+    row.prev_secret_ct = rotated.prev_secret_ct;
+    row.prev_secret_expires_at = rotated.prev_secret_expires_at;
     row.updated_at = now;
     if !state.store.update_hook(&row).await? {
         return Err(ApiError::not_found("hook"));

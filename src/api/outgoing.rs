@@ -492,13 +492,6 @@ pub async fn rotate(
     grace_secs: Option<u64>,
 ) -> Result<HttpResponse, ApiError> {
     let mut row = load(state, auth, id, Role::Member).await?;
-    let grace = grace_secs.unwrap_or(86_400);
-    if grace > 30 * 86_400 {
-        return Err(ApiError::validation(vec![FieldError::new(
-            "grace_period_secs",
-            format!("must be at most {}", 30 * 86_400),
-        )]));
-    }
     let secret = match supplied {
         None => SecretString::from(Provider::StandardWebhooks.generate_secret()),
         Some(s) => {
@@ -516,17 +509,19 @@ pub async fn rotate(
         }
     };
     let now = now_ms();
-    if grace > 0 {
-        row.prev_secret_ct = Some(std::mem::take(&mut row.secret_ct));
-        row.prev_secret_expires_at = Some(now + grace as i64 * 1000);
-    } else {
-        row.prev_secret_ct = None;
-        row.prev_secret_expires_at = None;
-    }
-    row.secret_ct = state
-        .key
-        .seal(&secret_context(&row.id), secret.expose_secret().as_bytes());
-    row.secret_last4 = last4(secret.expose_secret());
+    let rotated = crate::crypto::rotate(
+        &state.key,
+        &secret_context(&row.id),
+        std::mem::take(&mut row.secret_ct),
+        &secret,
+        grace_secs,
+        now,
+    )
+    .map_err(|e| ApiError::validation(vec![e]))?;
+    row.secret_ct = rotated.secret_ct;
+    row.secret_last4 = rotated.secret_last4;
+    row.prev_secret_ct = rotated.prev_secret_ct;
+    row.prev_secret_expires_at = rotated.prev_secret_expires_at;
     row.updated_at = now;
     if !state.store.update_outgoing_hook(&row).await? {
         return Err(ApiError::not_found("hook"));

@@ -314,6 +314,61 @@ async fn walkthrough(base: &str, admin: &str) -> Vec<String> {
     .json()
     .await
     .unwrap();
+    // An outgoing hook whose deliveries fail (the .invalid domain never resolves), fed by a run:
+    // neither its secret, shown at creation and at rotation, nor anything of it reaches the logs.
+    let outgoing: serde_json::Value = post(
+        &format!("/api/v1/pipelines/{pl}/hooks/outgoing"),
+        &owner,
+        json!({ "name": "notify", "channel": "webhook", "url": "https://hooks.example.invalid/deploys",
+                "triggers": ["run.queued", "run.started", "run.succeeded"] }),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let oh = outgoing["id"]
+        .as_str()
+        .expect("outgoing hook created")
+        .to_string();
+    let outgoing_rotated: serde_json::Value = post(
+        &format!("/api/v1/hooks/{oh}/rotate-secret"),
+        &owner,
+        json!({ "grace_period_secs": 60 }),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let run: serde_json::Value = post(&format!("/api/v1/pipelines/{pl}/runs"), &owner, json!({}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let run_id = run["run_id"].as_str().expect("manual run").to_string();
+    let mut attempted = false;
+    for _ in 0..200 {
+        let attempts: serde_json::Value = c
+            .get(format!("{base}/api/v1/hooks/{oh}/attempts"))
+            .bearer_auth(&owner)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if attempts["items"].as_array().is_some_and(|a| !a.is_empty()) {
+            attempted = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        attempted,
+        "the run's events were tried against the outgoing hook (run {run_id})"
+    );
     // A failing call with a wrong token must not log the token either.
     let _ = c
         .get(format!("{base}/api/v1/projects?token=hg_querystringtoken"))
@@ -327,6 +382,8 @@ async fn walkthrough(base: &str, admin: &str) -> Vec<String> {
         supplied.to_string(),
         generated["secret"].as_str().unwrap().to_string(),
         rotated["secret"].as_str().unwrap().to_string(),
+        outgoing["secret"].as_str().unwrap().to_string(),
+        outgoing_rotated["secret"].as_str().unwrap().to_string(),
         "hg_wrongtoken-abcdef".to_string(),
         "hg_querystringtoken".to_string(),
     ]
