@@ -25,6 +25,8 @@ struct Args {
     seconds: u64,
     rounds: usize,
     database: Option<String>,
+    /// Drive only this target (`bare`, `verify_parse` or `ingest`): for profiling one of them.
+    only: Option<String>,
 }
 
 fn args() -> Args {
@@ -33,6 +35,7 @@ fn args() -> Args {
         seconds: 10,
         rounds: 3,
         database: None,
+        only: None,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -43,6 +46,7 @@ fn args() -> Args {
             "--seconds" => a.seconds = val.parse().expect("--seconds N"),
             "--rounds" => a.rounds = val.parse().expect("--rounds N"),
             "--database" => a.database = Some(val),
+            "--only" => a.only = Some(val),
             "--bench" => {
                 i += 1;
                 continue;
@@ -405,11 +409,43 @@ async fn run(args: Args) {
     .unwrap()
     .1;
     let hk = s.hook_path.trim_start_matches("/hooks/").to_string();
-    let targets = [
+    let targets: Vec<(&str, String)> = [
         ("bare", "/bench/bare".to_string()),
         ("verify_parse", format!("/bench/verify-parse/{hk}")),
         ("ingest", s.hook_path.clone()),
-    ];
+    ]
+    .into_iter()
+    .filter(|(name, _)| args.only.as_deref().is_none_or(|only| only == *name))
+    .collect();
+    if let Some(only) = &args.only {
+        // Profiling one target: drive it, print its rate, and stop.
+        for round in 0..args.rounds {
+            let mut phase = drive(
+                Target {
+                    port: server.port,
+                    path: &targets
+                        .first()
+                        .unwrap_or_else(|| panic!("no target {only}"))
+                        .1,
+                    signature: &signature,
+                    body: &body,
+                },
+                args.connections,
+                args.seconds,
+                None,
+                &format!("r{round}-{only}"),
+            )
+            .await;
+            println!(
+                "{{\"only\":\"{only}\",\"per_s\":{:.0},\"p50_ms\":{:.2},\"p99_ms\":{:.2},\"errors\":{}}}",
+                phase.per_s(),
+                phase.percentile_ms(0.5),
+                phase.percentile_ms(0.99),
+                phase.errors
+            );
+        }
+        return;
+    }
 
     let mut accepted_total = 0u64;
     for (name, path) in &targets {

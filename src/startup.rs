@@ -42,6 +42,7 @@ impl Application {
         tracing::info!(listen = %bound, database = store.backend(), "hookgate is listening");
         let key = Arc::new(key);
         let wake = Wake::new(store.clone());
+        store.watch_config();
         let ingest = web::Data::new(IngestState::new(Committer::start(
             store.clone(),
             wake.clone(),

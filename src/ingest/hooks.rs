@@ -1,12 +1,19 @@
 //! Hooks as ingest needs them: compiled once, decrypted once, re-loaded when the hook or its
 //! pipeline changes.
 //!
-//! Every request still reads the hook's row joined with its pipeline (one primary-key lookup),
-//! so a change made by another process is seen at once; only compiling and decrypting are
-//! cached, and a cached entry is used only while the stored text it came from is unchanged.
+//! A compiled hook is used without reading the database while both hold:
+//! - the store's config generation is unchanged. It moves on every hook or pipeline change made
+//!   by this process, and on PostgreSQL on every change announced by another process;
+//! - the entry was checked against the database less than [`FRESH_FOR`] ago. This bounds how long
+//!   a change that was not announced is missed: SQLite shared by several processes, or a lost
+//!   NOTIFY.
+//!
+//! Otherwise the hook's row, joined with its pipeline, is read again (one primary-key lookup).
+//! It is compiled and decrypted again only when the stored text it came from has changed.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use secrecy::SecretString;
 use serde_json::{Map, Value};
@@ -70,10 +77,20 @@ impl Source {
     }
 }
 
+/// How long a cached hook is trusted without reading its row, when no change was announced.
+pub const FRESH_FOR: Duration = Duration::from_secs(1);
+
 /// Compiled hooks by id.
 #[derive(Default)]
 pub struct HookCache {
-    hooks: RwLock<HashMap<String, Arc<LoadedHook>>>,
+    hooks: RwLock<HashMap<String, Entry>>,
+}
+
+struct Entry {
+    hook: Arc<LoadedHook>,
+    /// The store's config generation when the row was last read.
+    generation: u64,
+    checked_at: Instant,
 }
 
 /// Most hooks kept compiled; past this the cache starts again (hooks are cheap to compile).
@@ -90,23 +107,38 @@ impl HookCache {
         if !looks_like(IdKind::IncomingHook, id) {
             return Ok(None);
         }
+        // Read before the row: a change committed during the read makes this entry stale.
+        let generation = store.config_generation();
+        let mut previous = None;
+        if let Some(hit) = self.hooks.read().expect("hook cache lock").get(id) {
+            if hit.generation == generation && hit.checked_at.elapsed() < FRESH_FOR {
+                return Ok(Some(hit.hook.clone()));
+            }
+            previous = Some(hit.hook.clone());
+        }
+        let checked_at = Instant::now();
         let Some(row) = store.get_hook_for_ingest(id).await.map_err(unavailable)? else {
             self.hooks.write().expect("hook cache lock").remove(id);
             return Ok(None);
         };
         let source = Source::of(&row);
-        if let Some(hit) = self.hooks.read().expect("hook cache lock").get(id) {
-            if hit.source == source {
-                return Ok(Some(hit.clone()));
-            }
-        }
-        let loaded = Arc::new(load(row, source, key)?);
+        let hook = match previous.filter(|p| p.source == source) {
+            Some(unchanged) => unchanged,
+            None => Arc::new(load(row, source, key)?),
+        };
         let mut hooks = self.hooks.write().expect("hook cache lock");
-        if hooks.len() >= MAX_CACHED {
+        if hooks.len() >= MAX_CACHED && !hooks.contains_key(id) {
             hooks.clear();
         }
-        hooks.insert(id.to_string(), loaded.clone());
-        Ok(Some(loaded))
+        hooks.insert(
+            id.to_string(),
+            Entry {
+                hook: hook.clone(),
+                generation,
+                checked_at,
+            },
+        );
+        Ok(Some(hook))
     }
 }
 

@@ -86,6 +86,7 @@ pub fn new_delivery(
         body_size: body.len() as i64,
         body_truncated: keep < body.len(),
         replay_of: None,
+        body_encoding: None,
     }
 }
 

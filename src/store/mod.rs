@@ -3,6 +3,7 @@
 //! The SQL both dialects share lives once, in the `impl_store!` macro (store/shared.rs); each backend module
 //! adds what differs (connection set-up, migrations, claims).
 
+pub mod compress;
 mod error;
 mod model;
 mod outgoing;
@@ -26,6 +27,13 @@ pub trait Store: Send + Sync + 'static {
     fn backend(&self) -> &'static str;
     /// Succeeds when the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
+    /// Changes when a hook or a pipeline changes: by this process at once, and on PostgreSQL by
+    /// another process as soon as its NOTIFY arrives (once `watch_config` runs). Ingest keeps a
+    /// compiled hook in memory while this is unchanged.
+    fn config_generation(&self) -> u64;
+    /// Starts following other processes' hook and pipeline changes (PostgreSQL: LISTEN); a
+    /// no-op on SQLite, where other processes are covered by the hook cache's freshness limit.
+    fn watch_config(&self);
 
     async fn insert_project(&self, p: &ProjectRow) -> Result<(), StoreError>;
     async fn list_projects(&self) -> Result<Vec<ProjectRow>, StoreError>;

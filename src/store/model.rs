@@ -156,6 +156,9 @@ pub struct DeliveryRow {
     pub body_size: i64,
     pub body_truncated: bool,
     pub replay_of: Option<String>,
+    /// How `body` is stored (`lz4`, or `None`: as received). Rows the store returns always
+    /// hold the raw body and `None` here (see `store::compress`).
+    pub body_encoding: Option<String>,
 }
 
 /// What one ingest wants committed: the delivery, and for an accepted one its run and the

@@ -1,6 +1,7 @@
 //! The PostgreSQL backend: for scale-out, several hookgate processes share one database.
 
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,10 +13,15 @@ use super::*;
 
 /// The NOTIFY channel that announces runs ready to claim.
 const RUNS_CHANNEL: &str = "hookgate_runs";
+/// The NOTIFY channel that announces a changed hook or pipeline (ingest's hook caches).
+const CONFIG_CHANNEL: &str = "hookgate_config";
 
 /// [`Store`] on a PostgreSQL database.
 pub struct PgStore {
     pool: PgPool,
+    /// The group commit's transactions: the main pool.
+    ingest_pool: PgPool,
+    config_generation: Arc<AtomicU64>,
 }
 
 impl PgStore {
@@ -34,7 +40,24 @@ impl PgStore {
             .run(&pool)
             .await
             .context("migrating the PostgreSQL database")?;
-        Ok(Self { pool })
+        Ok(Self {
+            ingest_pool: pool.clone(),
+            pool,
+            config_generation: Arc::default(),
+        })
+    }
+
+    /// Bumps the generation here and tells the other processes. A lost NOTIFY is covered by the
+    /// hook cache's freshness limit.
+    async fn config_changed(&self) {
+        self.config_generation.fetch_add(1, Ordering::AcqRel);
+        if let Err(e) = sqlx::query("SELECT pg_notify($1, '')")
+            .bind(CONFIG_CHANNEL)
+            .execute(&self.pool)
+            .await
+        {
+            tracing::debug!(error = %e, "could not announce a hook change");
+        }
     }
 }
 
@@ -68,6 +91,29 @@ impl_store!(
                     }
                     Err(e) => tracing::debug!(error = %e, "run listener cannot connect; retrying"),
                 }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+    }
+
+    fn watch_config(&self) {
+        let pool = self.pool.clone();
+        let generation = self.config_generation.clone();
+        tokio::spawn(async move {
+            loop {
+                match PgListener::connect_with(&pool).await {
+                    Ok(mut listener) => {
+                        if listener.listen(CONFIG_CHANNEL).await.is_ok() {
+                            // Changes made while not listening were missed: forget everything.
+                            generation.fetch_add(1, Ordering::AcqRel);
+                            while listener.recv().await.is_ok() {
+                                generation.fetch_add(1, Ordering::AcqRel);
+                            }
+                        }
+                    }
+                    Err(e) => tracing::debug!(error = %e, "config listener cannot connect; retrying"),
+                }
+                generation.fetch_add(1, Ordering::AcqRel);
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         });

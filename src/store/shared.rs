@@ -108,6 +108,10 @@ impl Dialect for super::postgres::PgStore {
 /// queued runs oldest first (PostgreSQL adds `FOR UPDATE SKIP LOCKED`); `key_lock` is an optional
 /// statement taking a transaction-scoped lock on a concurrency key (PostgreSQL: an advisory lock,
 /// so two processes cannot both start the last free slot of a key).
+/// The backend type also needs an `ingest_pool` field for the group commit (SQLite: one
+/// connection of its own, so its page cache stays warm; PostgreSQL: the main pool), a
+/// `config_generation: Arc<AtomicU64>` field and an inherent `async fn config_changed(&self)`
+/// that bumps it (and tells other processes, where it can).
 /// (The whole impl is generated here because `#[async_trait]` must see every method.)
 macro_rules! impl_store {
     ($ty:ty, begin_write = $begin:literal, claim_candidates = $candidates:literal, key_lock = $key_lock:expr, { $($extra:tt)* }) => {
@@ -116,6 +120,10 @@ macro_rules! impl_store {
         async fn ping(&self) -> Result<(), StoreError> {
             sqlx::query("SELECT 1").execute(&self.pool).await?;
             Ok(())
+        }
+
+        fn config_generation(&self) -> u64 {
+            self.config_generation.load(std::sync::atomic::Ordering::Acquire)
         }
 
         async fn insert_project(&self, p: &ProjectRow) -> Result<(), StoreError> {
@@ -215,11 +223,13 @@ macro_rules! impl_store {
                 .bind(p.updated_at)
                 .execute(&self.pool)
                 .await?;
+            self.config_changed().await;
             Ok(r.rows_affected() > 0)
         }
 
         async fn delete_pipeline(&self, id: &str) -> Result<bool, StoreError> {
             let r = sqlx::query("DELETE FROM pipelines WHERE id = $1").bind(id).execute(&self.pool).await?;
+            self.config_changed().await;
             Ok(r.rows_affected() > 0)
         }
 
@@ -308,11 +318,13 @@ macro_rules! impl_store {
             .bind(h.updated_at)
             .execute(&self.pool)
             .await?;
+            self.config_changed().await;
             Ok(r.rows_affected() > 0)
         }
 
         async fn delete_hook(&self, id: &str) -> Result<bool, StoreError> {
             let r = sqlx::query("DELETE FROM incoming_hooks WHERE id = $1").bind(id).execute(&self.pool).await?;
+            self.config_changed().await;
             Ok(r.rows_affected() > 0)
         }
         async fn commit_ingest(&self, batch: &[IngestWrite]) -> Result<Vec<IngestResult>, StoreError> {
@@ -328,7 +340,7 @@ macro_rules! impl_store {
                     None => IngestResult::Recorded,
                 })
                 .collect();
-            let mut tx = self.pool.begin_with($begin).await?;
+            let mut tx = self.ingest_pool.begin_with($begin).await?;
 
             // Dedup: the first write of a key in the batch claims it; later ones in the batch
             // are its duplicates; a key already stored makes the first one a duplicate too.
@@ -435,7 +447,10 @@ macro_rules! impl_store {
                 .iter()
                 .zip(&results)
                 .map(|(w, r)| {
+                    let (body, body_encoding) = $crate::store::compress::pack(&w.delivery.body);
                     let mut d = w.delivery.clone();
+                    d.body = body;
+                    d.body_encoding = body_encoding;
                     if let IngestResult::Duplicate { run_id } = r {
                         d.status_code = 200;
                         d.outcome = "duplicate".into();
@@ -447,7 +462,7 @@ macro_rules! impl_store {
             let mut q = sqlx::QueryBuilder::<Db>::new(
                 "INSERT INTO deliveries (id, hook_id, project_id, received_at, status_code, outcome, error, verification, \
                  filter_reason, variables, problems, run_id, provider_delivery_id, event, content_type, query, headers, \
-                 body, body_size, body_truncated, replay_of) ",
+                 body, body_size, body_truncated, replay_of, body_encoding) ",
             );
             q.push_values(&deliveries, |mut b, d| {
                 b.push_bind(&d.id)
@@ -470,7 +485,8 @@ macro_rules! impl_store {
                     .push_bind(&d.body)
                     .push_bind(d.body_size)
                     .push_bind(d.body_truncated)
-                    .push_bind(&d.replay_of);
+                    .push_bind(&d.replay_of)
+                    .push_bind(&d.body_encoding);
             });
             q.build().execute(&mut *tx).await?;
             tx.commit().await?;
@@ -478,7 +494,9 @@ macro_rules! impl_store {
         }
 
         async fn get_delivery(&self, id: &str) -> Result<Option<DeliveryRow>, StoreError> {
-            Ok(sqlx::query_as("SELECT * FROM deliveries WHERE id = $1").bind(id).fetch_optional(&self.pool).await?)
+            let row: Option<DeliveryRow> =
+                sqlx::query_as("SELECT * FROM deliveries WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
+            row.map(|mut r| $crate::store::compress::unpack(&mut r).map(|()| r)).transpose()
         }
 
         async fn list_deliveries(
@@ -508,6 +526,10 @@ macro_rules! impl_store {
                     .await?
                 }
             };
+            let mut rows: Vec<DeliveryRow> = rows;
+            for r in &mut rows {
+                $crate::store::compress::unpack(r)?;
+            }
             Ok(rows)
         }
 

@@ -1,6 +1,7 @@
 //! The SQLite backend: the embedded default. WAL journal, `synchronous=FULL`, a busy timeout.
 
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +14,11 @@ use super::*;
 /// [`Store`] on a SQLite file.
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// One connection for the group commit. SQLite has one writer at a time anyway, and a
+    /// connection's page cache is dropped whenever another connection has written: with the
+    /// commits spread over the pool, every batch started cold and re-read its index pages.
+    ingest_pool: SqlitePool,
+    config_generation: Arc<AtomicU64>,
 }
 
 impl SqliteStore {
@@ -29,14 +35,34 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(5))
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .context("opening the SQLite database")?;
         sqlx::migrate!("migrations/sqlite")
             .run(&pool)
             .await
             .context("migrating the SQLite database")?;
-        Ok(Self { pool })
+        let ingest_pool = SqlitePoolOptions::new()
+            .min_connections(1)
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(5))
+            // 16 MiB of page cache (negative: KiB), so the indexes' pages stay in memory.
+            .connect_with(
+                options
+                    .pragma("cache_size", "-16384")
+                    .pragma("temp_store", "MEMORY"),
+            )
+            .await
+            .context("opening the SQLite database")?;
+        Ok(Self {
+            pool,
+            ingest_pool,
+            config_generation: Arc::default(),
+        })
+    }
+
+    async fn config_changed(&self) {
+        self.config_generation.fetch_add(1, Ordering::AcqRel);
     }
 }
 
@@ -55,5 +81,7 @@ impl_store!(
         }
 
         fn listen_runs(&self, _wake: Arc<tokio::sync::Notify>) {}
+
+        fn watch_config(&self) {}
     }
 );

@@ -17,7 +17,8 @@ crate::on_both_backends!(
     missing_or_mistyped_variable_is_422_naming_it,
     github_push_payload_becomes_typed_variables,
     github_form_mode_and_content_types,
-    unknown_inactive_and_oversized
+    unknown_inactive_and_oversized,
+    hook_changes_reach_every_process
 );
 
 async fn concurrent_copies_of_one_delivery_make_one_run(app: TestApp) {
@@ -346,4 +347,95 @@ async fn unknown_inactive_and_oversized(app: TestApp) {
         }
     }
     assert_eq!(app.store.count_runs(&pl).await.unwrap(), 1);
+}
+
+/// Ingest keeps compiled hooks in memory. A change made through this process's API is seen by
+/// its next delivery; another process on the same database sees it within the cache's
+/// freshness limit (at once on PostgreSQL, by NOTIFY). Each step is checked by its answer.
+async fn hook_changes_reach_every_process(app: TestApp) {
+    let pl = pipeline(&app).await;
+    let hook = simple_hook(&app, &pl, Provider::Github).await;
+    let other = crate::helpers::start_on(&app.database_url, &app.master_key).await;
+    let body = fixture("gitea/push.json");
+    let deliver = |to: &TestApp| {
+        let headers = hook.sign(&body, Some(&random_id()), Some("push"));
+        let (client, address) = (to.client.clone(), to.address.clone());
+        let (id, body) = (hook.id.clone(), body.clone());
+        async move {
+            send_to(
+                &client,
+                &address,
+                &id,
+                &headers,
+                Some("application/json"),
+                body,
+            )
+            .await
+        }
+    };
+    // Both processes have the hook cached as active.
+    assert_accepted(&app, &deliver(&app).await, "first process").await;
+    assert_accepted(&other, &deliver(&other).await, "second process").await;
+
+    let (s, b) = app
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/hooks/{}", hook.id),
+            Some(&app.admin_token),
+            Some(json!({ "is_active": false })),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert_error(
+        &deliver(&app).await,
+        403,
+        "hook_inactive",
+        "same process, at once",
+    );
+
+    // The other process: within the freshness limit (1 s), polled for at most 10 s.
+    let mut last = None;
+    for _ in 0..100 {
+        let answer = deliver(&other).await;
+        if answer.status == 403 {
+            last = None;
+            break;
+        }
+        assert_eq!(answer.status, 202, "{answer}");
+        last = Some(answer);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        last.is_none(),
+        "the other process still accepts: {}",
+        last.unwrap()
+    );
+
+    // A deleted hook is unknown everywhere.
+    let (s, _) = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/hooks/{}", hook.id),
+            Some(&app.admin_token),
+            None,
+        )
+        .await;
+    assert_eq!(s, 204);
+    assert_error(
+        &deliver(&app).await,
+        404,
+        "hook_not_found",
+        "deleted, same process",
+    );
+    let mut gone = false;
+    for _ in 0..100 {
+        let answer = deliver(&other).await;
+        if answer.status == 404 {
+            gone = true;
+            break;
+        }
+        assert_eq!(answer.status, 403, "{answer}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(gone, "the other process still knows the deleted hook");
 }
