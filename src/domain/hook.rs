@@ -5,7 +5,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::filter::{compile_filters, CompiledFilters, FilterSpec};
-use super::variable::{compile_variables, CompiledVariables, VariableSpec, BUILTIN_VARIABLES};
+use super::variable::{
+    compile_variables, CompiledVariables, Keep, VariableSpec, BUILTIN_VARIABLES,
+};
 use super::FieldError;
 use crate::ingest::signature::{Algorithm, Provider, VerifyConfig};
 
@@ -73,6 +75,8 @@ pub struct CompiledHook {
     pub filters: CompiledFilters,
     pub requires_secret: bool,
     pub action_type: String,
+    /// What of a body ingest reads: the variables' paths and the provider's own fields.
+    pub keep: Keep,
 }
 
 impl HookConfig {
@@ -143,6 +147,13 @@ impl HookConfig {
             .map_err(|e| errors.extend(e));
         match (variables, filters) {
             (Ok(variables), Ok(filters)) if errors.is_empty() => Ok(CompiledHook {
+                keep: {
+                    let mut keep = variables.keep();
+                    for field in provider.body_fields() {
+                        keep.add_member(field);
+                    }
+                    keep
+                },
                 verify: VerifyConfig {
                     provider,
                     header_name: Some(self.secret_header_name.to_ascii_lowercase()),

@@ -3,11 +3,13 @@
 //! and converted to their declared type.
 
 mod coerce;
+mod keep;
 mod path;
 #[cfg(test)]
 mod tests;
 
 pub use coerce::{coerce, json_type, VariableType};
+pub use keep::Keep;
 pub use path::{compile_path, CompiledPath};
 
 use super::template;
@@ -252,6 +254,17 @@ impl CompiledVariables {
     /// `header(name)` is a case-insensitive lookup supplied by the caller; `query(name)` likewise.
     /// Variables that are missing, with no default and not required, are absent from the map.
     /// Every problem is returned, not just the first.
+    /// What of a body these variables can read (for [`Keep::parse`]).
+    pub fn keep(&self) -> Keep {
+        let mut keep = Keep::nothing();
+        for var in &self.vars {
+            if let Source::Body(path) = &var.source {
+                keep.add_path(path);
+            }
+        }
+        keep
+    }
+
     pub fn extract(
         &self,
         body: &Value,

@@ -2,6 +2,8 @@
 
 use serde_json::Value;
 
+use crate::domain::variable::Keep;
+
 /// Why a body could not be parsed; maps to 400 `invalid_body` or 415 `unsupported_media_type`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BodyError {
@@ -20,8 +22,13 @@ impl BodyError {
     }
 }
 
-/// Parses `body` by its content type. A missing content type is read as JSON.
-pub fn parse_body(content_type: Option<&str>, body: &[u8]) -> Result<Value, BodyError> {
+/// Parses `body` by its content type, building only what `keep` names (see [`Keep`]); all of
+/// it is checked. A missing content type is read as JSON.
+pub fn parse_body(
+    content_type: Option<&str>,
+    body: &[u8],
+    keep: &Keep,
+) -> Result<Value, BodyError> {
     let media = content_type.map(|c| {
         c.split(';')
             .next()
@@ -30,13 +37,13 @@ pub fn parse_body(content_type: Option<&str>, body: &[u8]) -> Result<Value, Body
             .to_ascii_lowercase()
     });
     match media.as_deref() {
-        None | Some("") | Some("application/json") | Some("text/json") => parse_json(body),
-        Some(m) if m.ends_with("+json") => parse_json(body),
+        None | Some("") | Some("application/json") | Some("text/json") => parse_json(body, keep),
+        Some(m) if m.ends_with("+json") => parse_json(body, keep),
         Some("application/x-www-form-urlencoded") => {
             let fields: Vec<(String, String)> =
                 serde_urlencoded::from_bytes(body).map_err(|e| BodyError::Invalid(format!("the form does not parse: {e}")))?;
             match fields.into_iter().find(|(k, _)| k == "payload") {
-                Some((_, payload)) => parse_json(payload.as_bytes()),
+                Some((_, payload)) => parse_json(payload.as_bytes(), keep),
                 None => Err(BodyError::Unsupported("a form body needs a payload field holding JSON".into())),
             }
         }
@@ -46,14 +53,39 @@ pub fn parse_body(content_type: Option<&str>, body: &[u8]) -> Result<Value, Body
     }
 }
 
-fn parse_json(bytes: &[u8]) -> Result<Value, BodyError> {
-    serde_json::from_slice(bytes).map_err(|e| BodyError::Invalid(e.to_string()))
+fn parse_json(bytes: &[u8], keep: &Keep) -> Result<Value, BodyError> {
+    keep.parse(bytes)
+        .map_err(|e| BodyError::Invalid(e.to_string()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// A full parse, as before pruning existed.
+    fn parse_body(content_type: Option<&str>, body: &[u8]) -> Result<Value, BodyError> {
+        super::parse_body(content_type, body, &Keep::everything())
+    }
+
+    #[test]
+    fn a_pruned_parse_of_a_form_payload() {
+        let mut keep = Keep::nothing();
+        keep.add_member("ref");
+        let form = format!(
+            "payload={}",
+            "%7B%22ref%22%3A%22main%22%2C%22x%22%3A%5B1%5D%7D"
+        );
+        assert_eq!(
+            super::parse_body(
+                Some("application/x-www-form-urlencoded"),
+                form.as_bytes(),
+                &keep
+            ),
+            Ok(json!({"ref": "main"}))
+        );
+        assert!(super::parse_body(None, b"{\"ref\":", &keep).is_err());
+    }
 
     #[test]
     fn json_and_form_payloads() {

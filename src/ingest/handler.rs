@@ -206,7 +206,7 @@ pub async fn accept(
 ) -> Result<HttpResponse, ApiError> {
     let header = incoming.header;
     let delivery_id = delivery.id.clone();
-    let parsed = match parse_body(incoming.content_type, incoming.body) {
+    let parsed = match parse_body(incoming.content_type, incoming.body, &hook.compiled.keep) {
         Ok(v) => v,
         Err(e) => {
             let status = if e.code() == "invalid_body" {

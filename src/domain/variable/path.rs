@@ -23,7 +23,7 @@ enum Plan {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Step {
+pub(super) enum Step {
     Member(String),
     Index(usize),
 }
@@ -76,6 +76,14 @@ impl CompiledPath {
     /// True when the query can select at most one node (RFC 9535 "singular query").
     pub fn is_singular(&self) -> bool {
         self.singular
+    }
+
+    /// The steps of a direct query; `None` for one that needs the general evaluator.
+    pub(super) fn direct_steps(&self) -> Option<&[Step]> {
+        match &self.plan {
+            Plan::Direct(steps) => Some(steps),
+            Plan::General(_) => None,
+        }
     }
 
     /// True when the query is walked directly instead of by the general evaluator.

@@ -107,6 +107,22 @@ impl Provider {
         }
     }
 
+    /// The top-level body fields ingest itself reads for this provider: the delivery id and the
+    /// event when they come in the body, and Slack's URL check (`type`, `challenge`).
+    pub fn body_fields(self) -> Vec<&'static str> {
+        let mut fields: Vec<&'static str> = [self.delivery_id_source(), self.event_source()]
+            .into_iter()
+            .filter_map(|s| match s {
+                Source::Body(field) => Some(field),
+                _ => None,
+            })
+            .collect();
+        if self == Provider::Slack {
+            fields.extend(["type", "challenge"]);
+        }
+        fields
+    }
+
     /// Where the provider names the kind of event.
     pub fn event_source(self) -> Source {
         match self {
