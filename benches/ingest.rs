@@ -122,6 +122,22 @@ fn start_server(env: &[(&str, String)], dir: &std::path::Path) -> Server {
     server
 }
 
+/// CPU time the process has used so far (user + system), in microseconds, from /proc.
+fn cpu_us(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which is in parentheses: utime and stime are the 12th and
+    // 13th of them (fields 14 and 15 of proc(5)).
+    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i)?.parse::<f64>().ok())
+        .sum();
+    // SAFETY: sysconf only reads a configuration value.
+    let per_s = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    ticks * 1e6 / per_s
+}
+
 fn rss_mib(pid: u32) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let kb: f64 = status
@@ -420,6 +436,7 @@ async fn run(args: Args) {
     if let Some(only) = &args.only {
         // Profiling one target: drive it, print its rate, and stop.
         for round in 0..args.rounds {
+            let cpu_before = cpu_us(server.child.id());
             let mut phase = drive(
                 Target {
                     port: server.port,
@@ -436,8 +453,9 @@ async fn run(args: Args) {
                 &format!("r{round}-{only}"),
             )
             .await;
+            let cpu = (cpu_us(server.child.id()) - cpu_before) / phase.requests.max(1) as f64;
             println!(
-                "{{\"only\":\"{only}\",\"per_s\":{:.0},\"p50_ms\":{:.2},\"p99_ms\":{:.2},\"errors\":{}}}",
+                "{{\"only\":\"{only}\",\"per_s\":{:.0},\"server_cpu_us_per_request\":{cpu:.1},\"p50_ms\":{:.2},\"p99_ms\":{:.2},\"errors\":{}}}",
                 phase.per_s(),
                 phase.percentile_ms(0.5),
                 phase.percentile_ms(0.99),
@@ -468,8 +486,10 @@ async fn run(args: Args) {
     }
     let mut rates: std::collections::HashMap<&str, Vec<f64>> = Default::default();
     let mut ingest_latencies = Vec::new();
+    let mut cpu: std::collections::HashMap<&str, Vec<f64>> = Default::default();
     for round in 0..args.rounds {
         for (name, path) in &targets {
+            let cpu_before = cpu_us(server.child.id());
             let mut phase = drive(
                 Target {
                     port: server.port,
@@ -493,8 +513,13 @@ async fn run(args: Args) {
                 phase.errors
             );
             rates.entry(name).or_default().push(phase.per_s());
+            cpu.entry(name)
+                .or_default()
+                .push((cpu_us(server.child.id()) - cpu_before) / phase.requests.max(1) as f64);
         }
     }
+    // Server CPU per request, whatever else the machine is doing: the cost of each endpoint.
+    let cpu_per_request = |name: &str| (median(cpu[name].clone()) * 10.0).round() / 10.0;
     let accepted_per_s = median(rates["ingest"].clone());
     let half = drive(
         Target {
@@ -599,6 +624,11 @@ async fn run(args: Args) {
         "bare_per_s": median(rates["bare"].clone()).round(),
         "verify_parse_per_s": verify_parse_per_s.round(),
         "ratio": (accepted_per_s / verify_parse_per_s * 1000.0).round() / 1000.0,
+        "server_cpu_us_per_request": {
+            "bare": cpu_per_request("bare"),
+            "verify_parse": cpu_per_request("verify_parse"),
+            "ingest": cpu_per_request("ingest"),
+        },
         "half_load_per_s": half.per_s().round(),
         "half_load_p99_ms": half.percentile_ms(0.99),
         "accepted_total": accepted_total,
