@@ -277,7 +277,7 @@ pub async fn accept(
             return Err(reject(ingest, delivery, err));
         }
     }
-    delivery.variables = Some(Value::Object(variables.clone()).to_string());
+    delivery.variables = Some(serde_json::to_string(&variables).expect("a JSON map serializes"));
 
     if let Err(reason) = hook.compiled.filters.evaluate(&variables) {
         delivery.status_code = 200;
@@ -364,7 +364,8 @@ fn new_run(hook: &LoadedHook, delivery: &DeliveryRow, variables: &Map<String, Va
         delivery_id: Some(delivery.id.clone()),
         status: "queued".into(),
         reason: None,
-        variables: Value::Object(variables.clone()).to_string(),
+        // The same text the delivery records, serialized once.
+        variables: delivery.variables.clone().unwrap_or_default(),
         triggered_by: match &delivery.replay_of {
             Some(original) => format!("replay:{original}"),
             None => format!("hook:{}", hook.id),

@@ -28,6 +28,7 @@ impl SqliteStore {
         let options = SqliteConnectOptions::from_str(url)
             .context("parsing the SQLite database URL")?
             .create_if_missing(true)
+            .page_size(8192)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
