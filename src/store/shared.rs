@@ -340,6 +340,9 @@ macro_rules! impl_store {
                     None => IngestResult::Recorded,
                 })
                 .collect();
+            // Bodies are packed before the transaction opens: compressing is not the database's time.
+            let packed: Vec<(Vec<u8>, Option<String>)> =
+                batch.iter().map(|w| $crate::store::compress::pack(&w.delivery.body)).collect();
             let mut tx = self.ingest_pool.begin_with($begin).await?;
 
             // Dedup: the first write of a key in the batch claims it; later ones in the batch
@@ -410,25 +413,25 @@ macro_rules! impl_store {
                      cancel_requested, max_attempts, concurrency_policy, concurrency_max) ",
                 );
                 q.push_values(&accepted, |mut b, r| {
-                    b.push_bind(&r.id)
-                        .push_bind(&r.pipeline_id)
-                        .push_bind(&r.project_id)
-                        .push_bind(&r.hook_id)
-                        .push_bind(&r.delivery_id)
-                        .push_bind(&r.status)
-                        .push_bind(&r.reason)
-                        .push_bind(&r.variables)
-                        .push_bind(&r.triggered_by)
-                        .push_bind(&r.concurrency_key)
+                    b.push_bind(r.id.as_str())
+                        .push_bind(r.pipeline_id.as_str())
+                        .push_bind(r.project_id.as_str())
+                        .push_bind(r.hook_id.as_deref())
+                        .push_bind(r.delivery_id.as_deref())
+                        .push_bind(r.status.as_str())
+                        .push_bind(r.reason.as_deref())
+                        .push_bind(r.variables.as_str())
+                        .push_bind(r.triggered_by.as_str())
+                        .push_bind(r.concurrency_key.as_deref())
                         .push_bind(r.attempt)
                         .push_bind(r.lease_expires_at)
                         .push_bind(r.created_at)
                         .push_bind(r.started_at)
                         .push_bind(r.finished_at)
-                        .push_bind(&r.worker_id)
+                        .push_bind(r.worker_id.as_deref())
                         .push_bind(r.cancel_requested)
                         .push_bind(r.max_attempts)
-                        .push_bind(&r.concurrency_policy)
+                        .push_bind(r.concurrency_policy.as_deref())
                         .push_bind(r.concurrency_max);
                 });
                 q.build().execute(&mut *tx).await?;
@@ -443,50 +446,41 @@ macro_rules! impl_store {
                 }
             }
 
-            let deliveries: Vec<DeliveryRow> = batch
-                .iter()
-                .zip(&results)
-                .map(|(w, r)| {
-                    let (body, body_encoding) = $crate::store::compress::pack(&w.delivery.body);
-                    let mut d = w.delivery.clone();
-                    d.body = body;
-                    d.body_encoding = body_encoding;
-                    if let IngestResult::Duplicate { run_id } = r {
-                        d.status_code = 200;
-                        d.outcome = "duplicate".into();
-                        d.run_id = Some(run_id.clone());
-                    }
-                    d
-                })
-                .collect();
             let mut q = sqlx::QueryBuilder::<Db>::new(
                 "INSERT INTO deliveries (id, hook_id, project_id, received_at, status_code, outcome, error, verification, \
                  filter_reason, variables, problems, run_id, provider_delivery_id, event, content_type, query, headers, \
                  body, body_size, body_truncated, replay_of, body_encoding) ",
             );
-            q.push_values(&deliveries, |mut b, d| {
-                b.push_bind(&d.id)
-                    .push_bind(&d.hook_id)
-                    .push_bind(&d.project_id)
+            // Bound straight from the writes (no copy of each row): a duplicate is recorded with
+            // the earlier run, status 200 and outcome `duplicate`.
+            q.push_values(batch.iter().zip(&results).zip(&packed), |mut b, ((w, r), (body, encoding))| {
+                let d = &w.delivery;
+                let (status_code, outcome, run_id) = match r {
+                    IngestResult::Duplicate { run_id } => (200, "duplicate", Some(run_id.as_str())),
+                    _ => (d.status_code, d.outcome.as_str(), d.run_id.as_deref()),
+                };
+                b.push_bind(d.id.as_str())
+                    .push_bind(d.hook_id.as_str())
+                    .push_bind(d.project_id.as_str())
                     .push_bind(d.received_at)
-                    .push_bind(d.status_code)
-                    .push_bind(&d.outcome)
-                    .push_bind(&d.error)
-                    .push_bind(&d.verification)
-                    .push_bind(&d.filter_reason)
-                    .push_bind(&d.variables)
-                    .push_bind(&d.problems)
-                    .push_bind(&d.run_id)
-                    .push_bind(&d.provider_delivery_id)
-                    .push_bind(&d.event)
-                    .push_bind(&d.content_type)
-                    .push_bind(&d.query)
-                    .push_bind(&d.headers)
-                    .push_bind(&d.body)
+                    .push_bind(status_code)
+                    .push_bind(outcome)
+                    .push_bind(d.error.as_deref())
+                    .push_bind(d.verification.as_str())
+                    .push_bind(d.filter_reason.as_deref())
+                    .push_bind(d.variables.as_deref())
+                    .push_bind(d.problems.as_deref())
+                    .push_bind(run_id)
+                    .push_bind(d.provider_delivery_id.as_deref())
+                    .push_bind(d.event.as_deref())
+                    .push_bind(d.content_type.as_deref())
+                    .push_bind(d.query.as_deref())
+                    .push_bind(d.headers.as_str())
+                    .push_bind(body.as_slice())
                     .push_bind(d.body_size)
                     .push_bind(d.body_truncated)
-                    .push_bind(&d.replay_of)
-                    .push_bind(&d.body_encoding);
+                    .push_bind(d.replay_of.as_deref())
+                    .push_bind(encoding.as_deref());
             });
             q.build().execute(&mut *tx).await?;
             tx.commit().await?;
