@@ -61,6 +61,28 @@ impl PgStore {
     }
 }
 
+/// LISTENs on `channel` for as long as the process runs, reconnecting a second after the
+/// connection is lost. `on_event` runs for every notification, and once after every
+/// (re)connection, since announcements made while not listening were missed.
+fn listen_forever(pool: PgPool, channel: &'static str, on_event: impl Fn() + Send + 'static) {
+    tokio::spawn(async move {
+        loop {
+            match PgListener::connect_with(&pool).await {
+                Ok(mut listener) => {
+                    if listener.listen(channel).await.is_ok() {
+                        on_event();
+                        while listener.recv().await.is_ok() {
+                            on_event();
+                        }
+                    }
+                }
+                Err(e) => tracing::debug!(error = %e, channel, "listener cannot connect; retrying"),
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
+}
+
 impl_store!(
     PgStore,
     begin_write = "BEGIN",
@@ -76,46 +98,13 @@ impl_store!(
     }
 
     fn listen_runs(&self, wake: Arc<tokio::sync::Notify>) {
-        let pool = self.pool.clone();
-        tokio::spawn(async move {
-            loop {
-                match PgListener::connect_with(&pool).await {
-                    Ok(mut listener) => {
-                        if listener.listen(RUNS_CHANNEL).await.is_ok() {
-                            // A (re)connected listener may have missed announcements: look once.
-                            wake.notify_one();
-                            while listener.recv().await.is_ok() {
-                                wake.notify_one();
-                            }
-                        }
-                    }
-                    Err(e) => tracing::debug!(error = %e, "run listener cannot connect; retrying"),
-                }
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        });
+        listen_forever(self.pool.clone(), RUNS_CHANNEL, move || wake.notify_one());
     }
 
     fn watch_config(&self) {
-        let pool = self.pool.clone();
         let generation = self.config_generation.clone();
-        tokio::spawn(async move {
-            loop {
-                match PgListener::connect_with(&pool).await {
-                    Ok(mut listener) => {
-                        if listener.listen(CONFIG_CHANNEL).await.is_ok() {
-                            // Changes made while not listening were missed: forget everything.
-                            generation.fetch_add(1, Ordering::AcqRel);
-                            while listener.recv().await.is_ok() {
-                                generation.fetch_add(1, Ordering::AcqRel);
-                            }
-                        }
-                    }
-                    Err(e) => tracing::debug!(error = %e, "config listener cannot connect; retrying"),
-                }
-                generation.fetch_add(1, Ordering::AcqRel);
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
+        listen_forever(self.pool.clone(), CONFIG_CHANNEL, move || {
+            generation.fetch_add(1, Ordering::AcqRel);
         });
     }
 });

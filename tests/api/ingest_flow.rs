@@ -357,25 +357,11 @@ async fn hook_changes_reach_every_process(app: TestApp) {
     let hook = simple_hook(&app, &pl, Provider::Github).await;
     let other = crate::helpers::start_on(&app.database_url, &app.master_key).await;
     let body = fixture("gitea/push.json");
-    let deliver = |to: &TestApp| {
-        let headers = hook.sign(&body, Some(&random_id()), Some("push"));
-        let (client, address) = (to.client.clone(), to.address.clone());
-        let (id, body) = (hook.id.clone(), body.clone());
-        async move {
-            send_to(
-                &client,
-                &address,
-                &id,
-                &headers,
-                Some("application/json"),
-                body,
-            )
-            .await
-        }
-    };
     // Both processes have the hook cached as active.
-    assert_accepted(&app, &deliver(&app).await, "first process").await;
-    assert_accepted(&other, &deliver(&other).await, "second process").await;
+    let first = deliver_push(&app, &hook, &body).await;
+    assert_accepted(&app, &first, "first process").await;
+    let second = deliver_push(&other, &hook, &body).await;
+    assert_accepted(&other, &second, "second process").await;
 
     let (s, b) = app
         .call(
@@ -386,29 +372,11 @@ async fn hook_changes_reach_every_process(app: TestApp) {
         )
         .await;
     assert_eq!(s, 200, "{b}");
-    assert_error(
-        &deliver(&app).await,
-        403,
-        "hook_inactive",
-        "same process, at once",
-    );
-
-    // The other process: within the freshness limit (1 s), polled for at most 10 s.
-    let mut last = None;
-    for _ in 0..100 {
-        let answer = deliver(&other).await;
-        if answer.status == 403 {
-            last = None;
-            break;
-        }
-        assert_eq!(answer.status, 202, "{answer}");
-        last = Some(answer);
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let answer = deliver_push(&app, &hook, &body).await;
+    assert_error(&answer, 403, "hook_inactive", "same process, at once");
     assert!(
-        last.is_none(),
-        "the other process still accepts: {}",
-        last.unwrap()
+        answer_turns(&other, &hook, &body, 202, 403).await,
+        "the other process still accepts deliveries for the deactivated hook"
     );
 
     // A deleted hook is unknown everywhere.
@@ -421,21 +389,37 @@ async fn hook_changes_reach_every_process(app: TestApp) {
         )
         .await;
     assert_eq!(s, 204);
-    assert_error(
-        &deliver(&app).await,
-        404,
-        "hook_not_found",
-        "deleted, same process",
+    let answer = deliver_push(&app, &hook, &body).await;
+    assert_error(&answer, 404, "hook_not_found", "deleted, same process");
+    assert!(
+        answer_turns(&other, &hook, &body, 403, 404).await,
+        "the other process still knows the deleted hook"
     );
-    let mut gone = false;
+}
+
+/// A signed push with a fresh delivery id, sent to `to`.
+async fn deliver_push(to: &TestApp, hook: &Hook, body: &[u8]) -> Answer {
+    let headers = hook.sign(body, Some(&random_id()), Some("push"));
+    send(
+        to,
+        &hook.id,
+        &headers,
+        Some("application/json"),
+        body.to_vec(),
+    )
+    .await
+}
+
+/// Delivers to `to` until it answers `after`, at most 100 times 100 ms apart (the cache's
+/// freshness limit is 1 s); every answer before that must be `before`.
+async fn answer_turns(to: &TestApp, hook: &Hook, body: &[u8], before: u16, after: u16) -> bool {
     for _ in 0..100 {
-        let answer = deliver(&other).await;
-        if answer.status == 404 {
-            gone = true;
-            break;
+        let answer = deliver_push(to, hook, body).await;
+        if answer.status == after {
+            return true;
         }
-        assert_eq!(answer.status, 403, "{answer}");
+        assert_eq!(answer.status, before, "{answer}");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    assert!(gone, "the other process still knows the deleted hook");
+    false
 }
