@@ -331,7 +331,7 @@ macro_rules! impl_store {
             // A handful of multi-row statements per batch, not several per delivery: with SQLite
             // every statement is a round trip to the connection's thread, which dominated the
             // cost of ingest (see docs/performance.md).
-            use std::collections::{HashMap, HashSet};
+            use std::collections::HashMap;
             type Db = <$ty as $crate::store::shared::Dialect>::Db;
             let mut results: Vec<IngestResult> = batch
                 .iter()
@@ -373,20 +373,25 @@ macro_rules! impl_store {
                         .push_bind(w.run.as_ref().map(|r| r.id.as_str()).unwrap_or_default())
                         .push_bind(w.delivery.received_at);
                 });
-                q.push(" ON CONFLICT (hook_id, provider_delivery_id) DO NOTHING RETURNING hook_id, provider_delivery_id");
-                let inserted: HashSet<(String, String)> = q.build_query_as().fetch_all(&mut *tx).await?.into_iter().collect();
-                for &i in &claims {
-                    let w = &batch[i];
-                    let key = w.dedup_key.clone().unwrap_or_default();
-                    if !inserted.contains(&(w.delivery.hook_id.clone(), key.clone())) {
-                        let (earlier,): (String,) = sqlx::query_as(
-                            "SELECT run_id FROM delivery_ids WHERE hook_id = $1 AND provider_delivery_id = $2",
+                q.push(" ON CONFLICT (hook_id, provider_delivery_id) DO NOTHING");
+                // No RETURNING: with sqlx every returned row is a message between threads. The
+                // count says whether any key was already there (a sender's retry, the rare case);
+                // only then is each claim looked up: a row naming another delivery makes it a
+                // duplicate of that delivery's run.
+                let inserted = q.build().execute(&mut *tx).await?.rows_affected();
+                if inserted < claims.len() as u64 {
+                    for &i in &claims {
+                        let w = &batch[i];
+                        let (owner, earlier): (String, String) = sqlx::query_as(
+                            "SELECT delivery_id, run_id FROM delivery_ids WHERE hook_id = $1 AND provider_delivery_id = $2",
                         )
                         .bind(&w.delivery.hook_id)
-                        .bind(&key)
+                        .bind(w.dedup_key.as_deref().unwrap_or_default())
                         .fetch_one(&mut *tx)
                         .await?;
-                        results[i] = IngestResult::Duplicate { run_id: earlier };
+                        if owner != w.delivery.id {
+                            results[i] = IngestResult::Duplicate { run_id: earlier };
+                        }
                     }
                 }
             }
