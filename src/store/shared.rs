@@ -42,10 +42,12 @@ macro_rules! subscribed_hooks {
         let hooks: Vec<(String, String, String)> = sqlx::query_as(
             "SELECT h.id, p.name, pr.name FROM outgoing_hooks h JOIN pipelines p ON p.id = h.pipeline_id \
              JOIN projects pr ON pr.id = p.project_id \
-             WHERE h.pipeline_id = $1 AND h.is_active = TRUE AND h.triggers LIKE $2 ORDER BY h.id",
+             WHERE h.pipeline_id = $1 AND h.is_active = TRUE AND h.triggers LIKE '%' || $2 || '%' ORDER BY h.id",
         )
         .bind($pipeline_id)
-        .bind(format!("%\"{}\"%", $event))
+        // The pattern is built in SQL: SQLite re-prepares a statement whose LIKE has a bare
+        // parameter on its right every time that parameter is bound.
+        .bind(format!("\"{}\"", $event))
         .fetch_all(&mut *$tx)
         .await?;
         hooks
