@@ -433,38 +433,10 @@ async fn run(args: Args) {
     .into_iter()
     .filter(|(name, _)| args.only.as_deref().is_none_or(|only| only == *name))
     .collect();
-    if let Some(only) = &args.only {
-        // Profiling one target: drive it, print its rate, and stop.
-        for round in 0..args.rounds {
-            let cpu_before = cpu_us(server.child.id());
-            let mut phase = drive(
-                Target {
-                    port: server.port,
-                    path: &targets
-                        .first()
-                        .unwrap_or_else(|| panic!("no target {only}"))
-                        .1,
-                    signature: &signature,
-                    body: &body,
-                },
-                args.connections,
-                args.seconds,
-                None,
-                &format!("r{round}-{only}"),
-            )
-            .await;
-            let cpu = (cpu_us(server.child.id()) - cpu_before) / phase.requests.max(1) as f64;
-            println!(
-                "{{\"only\":\"{only}\",\"per_s\":{:.0},\"server_cpu_us_per_request\":{cpu:.1},\"p50_ms\":{:.2},\"p99_ms\":{:.2},\"errors\":{}}}",
-                phase.per_s(),
-                phase.percentile_ms(0.5),
-                phase.percentile_ms(0.99),
-                phase.errors
-            );
-        }
-        return;
-    }
-
+    assert!(
+        !targets.is_empty(),
+        "--only takes bare, verify_parse or ingest"
+    );
     let mut accepted_total = 0u64;
     for (name, path) in &targets {
         let warm = drive(
@@ -512,11 +484,24 @@ async fn run(args: Args) {
                 phase.per_s(),
                 phase.errors
             );
+            let cpu_per_request =
+                (cpu_us(server.child.id()) - cpu_before) / phase.requests.max(1) as f64;
+            if args.only.is_some() {
+                // Profiling one endpoint: a line per round instead of the summary.
+                println!(
+                    "{}",
+                    json!({ "only": name, "per_s": phase.per_s().round(),
+                        "server_cpu_us_per_request": (cpu_per_request * 10.0).round() / 10.0,
+                        "p50_ms": phase.percentile_ms(0.5), "p99_ms": phase.percentile_ms(0.99),
+                        "errors": phase.errors })
+                );
+            }
             rates.entry(name).or_default().push(phase.per_s());
-            cpu.entry(name)
-                .or_default()
-                .push((cpu_us(server.child.id()) - cpu_before) / phase.requests.max(1) as f64);
+            cpu.entry(name).or_default().push(cpu_per_request);
         }
+    }
+    if args.only.is_some() {
+        return;
     }
     // Server CPU per request, whatever else the machine is doing: the cost of each endpoint.
     let cpu_per_request = |name: &str| (median(cpu[name].clone()) * 10.0).round() / 10.0;

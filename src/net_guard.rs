@@ -27,7 +27,8 @@ pub enum GuardError {
     /// The host name did not resolve to any address.
     #[error("host {0} did not resolve to any address")]
     Unresolvable(String),
-    /// The URL does not parse or has no host.
+    /// The URL does not parse or has no host. The URL itself is not repeated: a webhook URL
+    /// can be a secret (Slack's), and this message reaches logs and stored errors.
     #[error("invalid url: {0}")]
     InvalidUrl(String),
 }
@@ -56,7 +57,7 @@ impl TargetGuard {
     /// literal host IP (the url crate normalizes decimal/hex/octal IPv4 such as
     /// `http://2130706433/` to 127.0.0.1 before it is judged).
     pub fn check_url(&self, url: &str) -> Result<Url, GuardError> {
-        let parsed = Url::parse(url).map_err(|e| GuardError::InvalidUrl(format!("{url}: {e}")))?;
+        let parsed = Url::parse(url).map_err(|e| GuardError::InvalidUrl(e.to_string()))?;
         match parsed.scheme() {
             "https" => {}
             "http" if self.allow_private => {}
@@ -64,7 +65,7 @@ impl TargetGuard {
         }
         let host = match parsed.host_str() {
             Some(h) if !h.is_empty() => h,
-            _ => return Err(GuardError::InvalidUrl(format!("{url}: no host"))),
+            _ => return Err(GuardError::InvalidUrl("no host".to_string())),
         };
         // IPv6 hosts come bracketed; names do not parse as IPs and are judged by the
         // client's resolver at connect time.

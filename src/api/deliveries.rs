@@ -139,12 +139,7 @@ pub async fn list(
     path: web::Path<String>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let hook = state
-        .store
-        .get_hook(&path)
-        .await?
-        .ok_or_else(|| ApiError::not_found("hook"))?;
-    auth.require(&hook.project_id, Role::Viewer, "hook")?;
+    let hook = super::hooks::load(&state, &auth, &path, Role::Viewer).await?;
     let limit = page::limit(query.limit);
     let cursor = page::parse_cursor(query.cursor.as_deref())?;
     let rows = state.store.list_deliveries(&hook.id, cursor, limit).await?;

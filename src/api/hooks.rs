@@ -166,7 +166,14 @@ fn to_out(state: &AppState, row: HookRow, plain_secret: Option<&str>) -> Result<
     })
 }
 
-async fn load(state: &AppState, auth: &Auth, id: &str, needed: Role) -> Result<HookRow, ApiError> {
+/// The incoming hook `id` when `auth` holds `needed` in its project; another project's hook is
+/// answered 404, like a missing one.
+pub(super) async fn load(
+    state: &AppState,
+    auth: &Auth,
+    id: &str,
+    needed: Role,
+) -> Result<HookRow, ApiError> {
     let row = state
         .store
         .get_hook(id)
@@ -368,9 +375,9 @@ pub async fn rotate(
     state: web::Data<AppState>,
     auth: Auth,
     path: web::Path<String>,
-    body: Option<web::Json<RotateIn>>,
+    body: super::extract::OptionalJson<RotateIn>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.map(|b| b.into_inner()).unwrap_or_default();
+    let body = body.0;
     if is_outgoing(&path) {
         return super::outgoing::rotate(&state, &auth, &path, body.secret, body.grace_period_secs)
             .await;

@@ -327,11 +327,11 @@ pub async fn manual(
     state: web::Data<AppState>,
     auth: Auth,
     path: web::Path<String>,
-    body: Option<web::Json<ManualRunIn>>,
+    body: super::extract::OptionalJson<ManualRunIn>,
 ) -> Result<HttpResponse, ApiError> {
     let pipeline = load_pipeline(&state, &auth, &path, Role::Member).await?;
     let spec = parse_spec(&pipeline)?;
-    let given = body.map(|b| b.into_inner().variables).unwrap_or_default();
+    let given = body.0.variables;
     let mut known: HashSet<String> =
         hook_variable_names(state.store.as_ref(), &pipeline.id).await?;
     known.extend(spec.variables.iter().map(|v| v.name.clone()));

@@ -77,6 +77,9 @@ pub struct CompiledHook {
     pub action_type: String,
     /// What of a body ingest reads: the variables' paths and the provider's own fields.
     pub keep: Keep,
+    /// Headers that carry a credential (`VerifyConfig::redacted_headers`), lower case: redacted
+    /// in the request log, and no variable may read them.
+    pub redacted_headers: Vec<String>,
 }
 
 impl HookConfig {
@@ -145,8 +148,29 @@ impl HookConfig {
         let known = |n: &str| declared.contains(&n) || BUILTIN_VARIABLES.contains(&n);
         let filters = compile_filters(&self.settings.filters, &known, "settings.filters")
             .map_err(|e| errors.extend(e));
+        let verify = VerifyConfig {
+            provider,
+            header_name: Some(self.secret_header_name.to_ascii_lowercase()),
+            algorithm,
+            tolerance_secs: self.tolerance_secs,
+            accept_legacy_sha1: self.accept_legacy_sha1,
+        };
+        let redacted_headers = verify.redacted_headers();
+        for (i, v) in self.settings.variables.iter().enumerate() {
+            let name = v.path.as_deref().unwrap_or("").trim().to_ascii_lowercase();
+            if v.source.as_deref() == Some("header") && redacted_headers.contains(&name) {
+                // Its value would be stored with the variables, unredacted.
+                errors.push(FieldError::new(
+                    format!("settings.variables[{i}].path"),
+                    format!(
+                        "{name} carries the hook's secret or signature; a variable may not read it"
+                    ),
+                ));
+            }
+        }
         match (variables, filters) {
             (Ok(variables), Ok(filters)) if errors.is_empty() => Ok(CompiledHook {
+                redacted_headers,
                 keep: {
                     let mut keep = variables.keep();
                     for field in provider.body_fields() {
@@ -154,13 +178,7 @@ impl HookConfig {
                     }
                     keep
                 },
-                verify: VerifyConfig {
-                    provider,
-                    header_name: Some(self.secret_header_name.to_ascii_lowercase()),
-                    algorithm,
-                    tolerance_secs: self.tolerance_secs,
-                    accept_legacy_sha1: self.accept_legacy_sha1,
-                },
+                verify,
                 variables,
                 filters,
                 requires_secret: self.requires_secret,

@@ -249,11 +249,6 @@ impl CompiledVariables {
         self.vars.iter().map(|v| v.name.as_str())
     }
 
-    /// Extracts and converts every variable from one delivery.
-    ///
-    /// `header(name)` is a case-insensitive lookup supplied by the caller; `query(name)` likewise.
-    /// Variables that are missing, with no default and not required, are absent from the map.
-    /// Every problem is returned, not just the first.
     /// What of a body these variables can read (for [`Keep::parse`]).
     pub fn keep(&self) -> Keep {
         let mut keep = Keep::nothing();
@@ -265,6 +260,11 @@ impl CompiledVariables {
         keep
     }
 
+    /// Extracts and converts every variable from one delivery.
+    ///
+    /// `header(name)` is a case-insensitive lookup supplied by the caller; `query(name)` likewise.
+    /// Variables that are missing, with no default and not required, are absent from the map.
+    /// Every problem is returned, not just the first.
     pub fn extract(
         &self,
         body: &Value,

@@ -226,14 +226,7 @@ pub async fn accept(
         && parsed.get("type").and_then(Value::as_str) == Some("url_verification")
     {
         // Slack checks a new Events URL by asking for its challenge back; no run.
-        delivery.status_code = 200;
-        delivery.outcome = "ignored".into();
-        delivery.filter_reason = Some("slack url_verification".into());
-        ingest.committer.record(IngestWrite {
-            delivery,
-            run: None,
-            dedup_key: None,
-        });
+        commit_ignored(ingest, delivery, "slack url_verification".into()).await?;
         return Ok(HttpResponse::Ok().json(
             json!({ "challenge": parsed.get("challenge").cloned().unwrap_or(Value::Null) }),
         ));
@@ -280,18 +273,7 @@ pub async fn accept(
     delivery.variables = Some(serde_json::to_string(&variables).expect("a JSON map serializes"));
 
     if let Err(reason) = hook.compiled.filters.evaluate(&variables) {
-        delivery.status_code = 200;
-        delivery.outcome = "ignored".into();
-        delivery.filter_reason = Some(reason.clone());
-        commit(
-            ingest,
-            IngestWrite {
-                delivery,
-                run: None,
-                dedup_key: None,
-            },
-        )
-        .await?;
+        commit_ignored(ingest, delivery, reason.clone()).await?;
         return Ok(HttpResponse::Ok()
             .json(json!({ "ignored": true, "reason": reason, "delivery_id": delivery_id })));
     }
@@ -391,6 +373,27 @@ async fn commit(ingest: &IngestState, write: IngestWrite) -> Result<IngestResult
         err.source = Some(e.into());
         err
     })
+}
+
+/// Commits a delivery that starts no run (answered 200), before its answer like any other 2xx.
+async fn commit_ignored(
+    ingest: &IngestState,
+    mut delivery: DeliveryRow,
+    reason: String,
+) -> Result<(), ApiError> {
+    delivery.status_code = 200;
+    delivery.outcome = "ignored".into();
+    delivery.filter_reason = Some(reason);
+    commit(
+        ingest,
+        IngestWrite {
+            delivery,
+            run: None,
+            dedup_key: None,
+        },
+    )
+    .await
+    .map(drop)
 }
 
 /// Records an authenticated request that was refused, without waiting, and returns the error.

@@ -13,21 +13,15 @@ use crate::store::DeliveryRow;
 
 /// How much of an unverified body is kept.
 pub const UNVERIFIED_BODY_PREFIX: usize = 1024;
-/// Headers that carry credentials whatever the provider; always redacted.
-const ALWAYS_REDACTED: &[&str] = &[
-    "authorization",
-    "proxy-authorization",
-    "cookie",
-    "x-gitlab-token",
-];
 const REDACTED: &str = "[redacted]";
 
-/// The request's headers as a JSON object, names in lower case, secret-bearing ones redacted.
+/// The request's headers as a JSON object, names in lower case, those named in `redact`
+/// (`VerifyConfig::redacted_headers`, lower case) redacted.
 pub fn headers_json(req: &HttpRequest, redact: &[String]) -> String {
     let mut map = Map::new();
     for (name, value) in req.headers() {
         let name = name.as_str();
-        let shown = if ALWAYS_REDACTED.contains(&name) || redact.iter().any(|r| r == name) {
+        let shown = if redact.iter().any(|r| r == name) {
             REDACTED.to_string()
         } else {
             String::from_utf8_lossy(value.as_bytes()).into_owned()
@@ -81,7 +75,7 @@ pub fn new_delivery(
         event: None,
         content_type,
         query,
-        headers: headers_json(req, &hook.compiled.verify.redacted_headers()),
+        headers: headers_json(req, &hook.compiled.redacted_headers),
         body: body[..keep].to_vec(),
         body_size: body.len() as i64,
         body_truncated: keep < body.len(),

@@ -56,12 +56,13 @@ impl VerifyConfig {
         }
     }
 
-    /// Every header to redact in the request log: the preset's, plus a `generic` hook's own.
+    /// Every header that carries a credential, in lower case: those of any request
+    /// ([`ALWAYS_REDACTED`]), the preset's, and a `generic` hook's own. They are redacted in the
+    /// request log, and no variable may read them.
     pub fn redacted_headers(&self) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .provider
-            .signature_headers()
+        let mut names: Vec<String> = ALWAYS_REDACTED
             .iter()
+            .chain(self.provider.signature_headers())
             .map(|h| h.to_string())
             .collect();
         if self.provider == Provider::Generic {
@@ -73,6 +74,14 @@ impl VerifyConfig {
         names
     }
 }
+
+/// Headers that carry credentials whatever the provider.
+pub const ALWAYS_REDACTED: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "x-gitlab-token",
+];
 
 /// Why verification failed. Display text names the step, never an expected value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

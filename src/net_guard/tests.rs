@@ -198,3 +198,18 @@ async fn unresolvable_names_are_reported() {
         Some(&GuardError::Unresolvable("no-such-host.invalid".into()))
     );
 }
+
+#[test]
+fn a_refused_url_is_not_repeated_in_the_error() {
+    // A Slack webhook URL is itself a secret; the error reaches logs and stored attempts.
+    let guard = TargetGuard {
+        allow_private: false,
+    };
+    for url in [
+        "https://hooks.slack.com:99999/services/T000/B000/SECRETxyz",
+        "https://[::1/services/SECRETxyz",
+    ] {
+        let e = guard.check_url(url).unwrap_err();
+        assert!(!e.to_string().contains("SECRETxyz"), "{e}");
+    }
+}

@@ -53,7 +53,9 @@ async fn send(spec: &HttpSpec, guard: &TargetGuard, log: &mut StepLog) -> StepOu
         Ok(m) => m,
         Err(_) => return fail(log, format!("invalid method {:?}", spec.method)),
     };
-    log.line(&format!("{method} {url}"));
+    // The URL as rendered, not as parsed: the step log redacts secrets by their exact text,
+    // which percent-encoding would change.
+    log.line(&format!("{method} {}", spec.url));
 
     let mut request = guard.client(spec.timeout).request(method, url);
     for (name, value) in &spec.headers {
@@ -72,7 +74,7 @@ async fn send(spec: &HttpSpec, guard: &TargetGuard, log: &mut StepLog) -> StepOu
         Err(e) => {
             let reason = match refusal_in(&e) {
                 Some(refusal) => format!("target refused: {refusal}"),
-                None => format!("request failed: {}", error_chain(&e)),
+                None => format!("request failed: {}", error_chain(&e.without_url())),
             };
             return fail(log, reason);
         }
@@ -96,7 +98,10 @@ async fn send(spec: &HttpSpec, guard: &TargetGuard, log: &mut StepLog) -> StepOu
             // The status decides the outcome; an unreadable body is only worth a note.
             Err(e) => {
                 log.push(&body);
-                log.line(&format!("(reading the body failed: {})", error_chain(&e)));
+                log.line(&format!(
+                    "(reading the body failed: {})",
+                    error_chain(&e.without_url())
+                ));
                 body.clear();
                 break;
             }

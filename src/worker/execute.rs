@@ -40,6 +40,8 @@ pub(super) async fn run(ctx: &WorkerContext, run: RunRow) {
         run.id.clone(),
         run.attempt,
         ctx.lease_ms,
+        run.lease_expires_at
+            .unwrap_or_else(|| now_ms() + ctx.lease_ms),
         token.clone(),
         ctx.hand_back.clone(),
         stop_cause.clone(),
@@ -85,12 +87,16 @@ pub(super) async fn run(ctx: &WorkerContext, run: RunRow) {
 }
 
 /// Renews the lease every third of it; stops the run when the lease is lost, a cancel is
-/// requested, or the workers hand runs back.
+/// requested, or the workers hand runs back. When renewals fail (the database is unreachable),
+/// the run is stopped as lost a third of a lease before the last lease it holds runs out: by
+/// then another process may recover it, and the same run must not go on in two places.
+#[allow(clippy::too_many_arguments)]
 async fn heartbeat(
     store: Arc<dyn crate::store::Store>,
     run_id: String,
     attempt: i64,
     lease_ms: i64,
+    mut held_until: i64,
     token: CancellationToken,
     hand_back: CancellationToken,
     cause: Arc<Mutex<Option<Stop>>>,
@@ -105,10 +111,20 @@ async fn heartbeat(
             _ = tokio::time::sleep(every) => {}
             _ = hand_back.cancelled() => { stop(Stop::HandBack); return; }
         }
-        match store.heartbeat(&run_id, attempt, now_ms() + lease_ms).await {
-            Ok(Lease::Held { cancel: false }) => {}
-            Ok(Lease::Held { cancel: true }) => stop(Stop::Cancel),
+        let until = now_ms() + lease_ms;
+        match store.heartbeat(&run_id, attempt, until).await {
+            Ok(Lease::Held { cancel }) => {
+                held_until = until;
+                if cancel {
+                    stop(Stop::Cancel);
+                }
+            }
             Ok(Lease::Lost) => {
+                stop(Stop::Lost);
+                return;
+            }
+            Err(e) if now_ms() >= held_until - every.as_millis() as i64 => {
+                tracing::warn!(run_id = %run_id, error = %e, "heartbeat failed until the lease ran out; stopping the run");
                 stop(Stop::Lost);
                 return;
             }

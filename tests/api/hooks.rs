@@ -6,6 +6,8 @@ use crate::helpers::{Backend, TestApp};
 crate::on_both_backends!(
     devopness_request_creates_a_hook_with_secret_once,
     hook_validation_names_every_bad_field,
+    variables_may_not_read_secret_headers,
+    optional_bodies_are_checked_when_given,
     rotate_patch_delete
 );
 
@@ -150,24 +152,7 @@ async fn hook_validation_names_every_bad_field(app: TestApp) {
                 { "name": "c", "path": "x", "type": "float" }
             ],
             "filters": [ { "variable": "a", "matches": "([" }, { "variable": "zz", "equals": 1 } ] } });
-    let (s, b) = app
-        .post(
-            &format!("/api/v1/pipelines/{pl}/hooks/incoming"),
-            &app.admin_token,
-            body,
-        )
-        .await;
-    assert_eq!(
-        (s, b["error"].as_str()),
-        (422, Some("validation_failed")),
-        "{b}"
-    );
-    let fields: Vec<&str> = b["details"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["field"].as_str().unwrap())
-        .collect();
+    let fields = refused_fields(&app, &pl, body).await;
     for f in [
         "provider",
         "secret_algorithm",
@@ -177,7 +162,7 @@ async fn hook_validation_names_every_bad_field(app: TestApp) {
         "settings.filters[0].matches",
         "settings.filters[1].variable",
     ] {
-        assert!(fields.contains(&f), "{f} not named in {fields:?}");
+        assert!(fields.iter().any(|g| g == f), "{f} not named in {fields:?}");
     }
     let (s, _) = app
         .post(
@@ -281,4 +266,126 @@ async fn rotate_patch_delete(app: TestApp) {
         .get(&format!("/api/v1/hooks/{id}"), &app.admin_token)
         .await;
     assert_eq!(s, 404);
+}
+
+/// A header that carries the hook's secret or signature would be stored, unredacted, with the
+/// delivery's and the run's variables: no variable may read one.
+async fn variables_may_not_read_secret_headers(app: TestApp) {
+    let prj = app.project("p").await;
+    let pl = app.pipeline(&prj, &app.admin_token, &[]).await;
+    let cases = [
+        ("gitlab", "X-Gitlab-Token"),
+        ("github", "x-hub-signature-256"),
+        ("github", "Authorization"),
+        ("stripe", "Stripe-Signature"),
+        // A generic hook's own signature header.
+        ("generic", "X-My-Signature"),
+    ];
+    for (provider, header) in cases {
+        let body = json!({ "name": "h", "provider": provider, "secret_header_name": "X-My-Signature",
+            "settings": { "variables": [
+            { "name": "event", "source": "header", "path": "X-Event" },
+            { "name": "leak", "source": "header", "path": header } ] } });
+        let fields = refused_fields(&app, &pl, body).await;
+        assert_eq!(
+            fields,
+            ["settings.variables[1].path"],
+            "{provider} {header}"
+        );
+    }
+    // Other headers stay readable.
+    let body = json!({ "name": "ok", "provider": "github", "settings": { "variables": [
+        { "name": "event", "source": "header", "path": "X-GitHub-Event" } ] } });
+    let (s, b) = app
+        .post(
+            &format!("/api/v1/pipelines/{pl}/hooks/incoming"),
+            &app.admin_token,
+            body,
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+}
+
+/// Rotating a secret and starting a manual run take an optional body. Left out, defaults
+/// apply; given, it must be JSON of the right shape. A typo must not quietly mean "defaults".
+async fn optional_bodies_are_checked_when_given(app: TestApp) {
+    let prj = app.project("p").await;
+    let pl = app.pipeline(&prj, &app.admin_token, &[]).await;
+    let (_, b) = app
+        .post(
+            &format!("/api/v1/pipelines/{pl}/hooks/incoming"),
+            &app.admin_token,
+            json!({ "name": "h", "provider": "github" }),
+        )
+        .await;
+    let hk = b["id"].as_str().unwrap().to_string();
+    let send = |path: String, content_type: Option<&'static str>, body: &'static str| {
+        let mut req = app
+            .client
+            .post(format!("{}{path}", app.address))
+            .bearer_auth(&app.admin_token)
+            .body(body);
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        async move {
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            (status, resp.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    for path in [
+        format!("/api/v1/hooks/{hk}/rotate-secret"),
+        format!("/api/v1/pipelines/{pl}/runs"),
+    ] {
+        let json = Some("application/json");
+        for (ct, body, status, code) in [
+            (
+                json,
+                r#"{"secrt": "mine-0123456789"}"#,
+                422,
+                "validation_failed",
+            ),
+            (
+                json,
+                r#"{"grace_period_secs": "3600"}"#,
+                422,
+                "validation_failed",
+            ),
+            (json, "{", 400, "invalid_body"),
+            (Some("text/plain"), "secret", 415, "unsupported_media_type"),
+        ] {
+            let (s, b) = send(path.clone(), ct, body).await;
+            assert_eq!(
+                (s, b["error"].as_str()),
+                (status, Some(code)),
+                "{path} {body}: {b}"
+            );
+        }
+        // Left out: the defaults.
+        let (s, b) = send(path.clone(), None, "").await;
+        assert!(s == 200 || s == 202, "{path}: {s} {b}");
+    }
+}
+
+/// Creates an incoming hook on `pl` from `body`, expecting a 422; returns the fields it names.
+async fn refused_fields(app: &TestApp, pl: &str, body: Value) -> Vec<String> {
+    let (s, b) = app
+        .post(
+            &format!("/api/v1/pipelines/{pl}/hooks/incoming"),
+            &app.admin_token,
+            body,
+        )
+        .await;
+    assert_eq!(
+        (s, b["error"].as_str()),
+        (422, Some("validation_failed")),
+        "{b}"
+    );
+    b["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["field"].as_str().unwrap().to_string())
+        .collect()
 }

@@ -18,7 +18,8 @@ crate::on_both_backends!(
     github_push_payload_becomes_typed_variables,
     github_form_mode_and_content_types,
     unknown_inactive_and_oversized,
-    hook_changes_reach_every_process
+    hook_changes_reach_every_process,
+    slack_url_check_is_committed_before_its_answer
 );
 
 async fn concurrent_copies_of_one_delivery_make_one_run(app: TestApp) {
@@ -422,4 +423,31 @@ async fn answer_turns(to: &TestApp, hook: &Hook, body: &[u8], before: u16, after
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     false
+}
+
+/// Slack's URL check answers its challenge with a 200 and starts no run; like every 2xx, the
+/// answer comes after its delivery is committed, so the request log has it at once.
+async fn slack_url_check_is_committed_before_its_answer(app: TestApp) {
+    let pl = pipeline(&app).await;
+    let hook = simple_hook(&app, &pl, Provider::Slack).await;
+    let body = br#"{"token":"t","challenge":"c-3eZbrw1aBm","type":"url_verification"}"#;
+    let answer = send_signed(&app, &hook, body, None, None).await;
+    assert_eq!(answer.status, 200, "{answer}");
+    assert_eq!(answer.json["challenge"], "c-3eZbrw1aBm", "{answer}");
+    // No waiting: a 200 means the delivery is already stored.
+    let rows = app.store.list_deliveries(&hook.id, None, 10).await.unwrap();
+    assert_eq!(
+        rows.len(),
+        1,
+        "the url check was not committed before its 200"
+    );
+    assert_eq!(
+        (
+            rows[0].outcome.as_str(),
+            rows[0].status_code,
+            rows[0].run_id.as_deref()
+        ),
+        ("ignored", 200, None)
+    );
+    assert_eq!(app.store.count_runs(&pl).await.unwrap(), 0);
 }
