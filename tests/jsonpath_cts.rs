@@ -42,6 +42,14 @@ fn passes(case: &Value) -> bool {
 fn jsonpath_compliance_test_suite() {
     let Ok(text) = std::fs::read_to_string(CTS) else {
         println!("skipped: ../shared/fixtures/jsonpath-cts not present");
+        if let Ok(path) = std::env::var("HOOKGATE_TEST_SKIP_FILE") {
+            let line = "jsonpath_cts::jsonpath_compliance_test_suite\n";
+            let _ = std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(path)
+                .and_then(|mut f| std::io::Write::write_all(&mut f, line.as_bytes()));
+        }
         return;
     };
     let suite: Value = serde_json::from_str(&text).expect("cts.json is JSON");

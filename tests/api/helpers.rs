@@ -45,7 +45,9 @@ pub async fn fresh_database(backend: Backend) -> Option<(String, Option<tempfile
         }
         Backend::Postgres => {
             let Ok(base) = std::env::var(POSTGRES_ENV) else {
-                eprintln!("skipped: {POSTGRES_ENV} is not set, so the PostgreSQL half of this test did not run");
+                skip(&format!(
+                    "{POSTGRES_ENV} is not set, so the PostgreSQL half of this test did not run"
+                ));
                 return None;
             };
             let schema = format!(
@@ -66,6 +68,31 @@ pub async fn fresh_database(backend: Backend) -> Option<(String, Option<tempfile
                 None,
             ))
         }
+    }
+}
+
+/// The environment variable naming a file where skipped tests are listed (set by scripts/test).
+pub const SKIP_FILE_ENV: &str = "HOOKGATE_TEST_SKIP_FILE";
+
+/// Says that the current test skipped its work, and why; scripts/test counts these.
+///
+/// The test's name (its thread's name) goes to `$HOOKGATE_TEST_SKIP_FILE`, once per test.
+pub fn skip(reason: &str) {
+    eprintln!("skipped: {reason}");
+    let Ok(path) = std::env::var(SKIP_FILE_ENV) else {
+        return;
+    };
+    let name = std::thread::current()
+        .name()
+        .unwrap_or("unnamed test")
+        .to_string();
+    use std::io::Write;
+    if let Ok(mut file) = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+    {
+        let _ = writeln!(file, "api::{name}");
     }
 }
 

@@ -41,7 +41,9 @@ async fn set_connections(admin: &PgPool, db: &str, allow: bool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_outage_is_503_then_recovers_without_restart() {
     let Ok(base) = std::env::var(POSTGRES_ENV) else {
-        eprintln!("skipped: {POSTGRES_ENV} is not set, so the PostgreSQL outage test did not run");
+        crate::helpers::skip(&format!(
+            "{POSTGRES_ENV} is not set, so the PostgreSQL outage test did not run"
+        ));
         return;
     };
     let db = format!("hg_outage_{:016x}", rand::random::<u64>());

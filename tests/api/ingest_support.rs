@@ -65,7 +65,9 @@ pub fn github_push_payload() -> Option<Vec<u8>> {
     match std::fs::read(path) {
         Ok(bytes) => Some(bytes),
         Err(_) => {
-            eprintln!("skipped: {path} is absent (no shared/ folder next to the project)");
+            crate::helpers::skip(&format!(
+                "{path} is absent (no shared/ folder next to the project)"
+            ));
             None
         }
     }
