@@ -44,11 +44,30 @@ pub struct Settings {
     /// Outgoing hooks: the wait before each retry (`HOOKGATE_NOTIFY_BACKOFF_SECS`, seconds,
     /// comma-separated, fractions allowed); an event gets one attempt more than there are delays.
     pub notify_backoff: Vec<std::time::Duration>,
+    /// Peers whose `X-Forwarded-For` / `Forwarded` is believed when finding a client's address
+    /// (`HOOKGATE_TRUSTED_PROXIES`, CIDRs, comma-separated; default none).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// The default retry schedule of outgoing hooks: 5 s, 30 s, 2 min, 15 min, 1 h, 6 h, 12 h
 /// (8 attempts over about 20 hours).
 pub const DEFAULT_NOTIFY_BACKOFF_SECS: &str = "5,30,120,900,3600,21600,43200";
+
+/// Parses `"10.0.0.0/8, ::1"` (or `["10.0.0.0/8"]` from a file): CIDRs or single addresses.
+pub fn parse_proxies(s: &str) -> Result<Vec<ipnet::IpNet>, String> {
+    let inner = s.trim().trim_start_matches('[').trim_end_matches(']');
+    inner
+        .split(',')
+        .map(|part| part.trim().trim_matches('"').trim())
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            part.parse::<ipnet::IpNet>()
+                .or_else(|_| part.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map(|n| n.trunc())
+                .map_err(|_| format!("{part:?} is not a CIDR (10.0.0.0/8, fd00::/8) or an address"))
+        })
+        .collect()
+}
 
 /// Parses `"5,30,0.5"` (or `[5, 30, 0.5]` from a file) into delays; each must be above 0 and
 /// at most a week.
@@ -115,6 +134,7 @@ struct FileSettings {
     shutdown_grace_secs: Option<u32>,
     bench_endpoints: Option<bool>,
     notify_backoff_secs: Option<serde_json::Value>,
+    trusted_proxies: Option<serde_json::Value>,
 }
 
 const KEYS: &[&str] = &[
@@ -133,6 +153,7 @@ const KEYS: &[&str] = &[
     "shutdown_grace_secs",
     "bench_endpoints",
     "notify_backoff_secs",
+    "trusted_proxies",
 ];
 
 impl Settings {
@@ -263,7 +284,10 @@ impl Settings {
             &get("notify_backoff_secs").unwrap_or_else(|| DEFAULT_NOTIFY_BACKOFF_SECS.into()),
         )
         .map_err(|e| bad(&name("notify_backoff_secs"), e))?;
+        let trusted_proxies = parse_proxies(&get("trusted_proxies").unwrap_or_default())
+            .map_err(|e| bad(&name("trusted_proxies"), e))?;
         Ok(Settings {
+            trusted_proxies,
             listen,
             database_url,
             master_key,
@@ -369,6 +393,7 @@ impl serde::Serialize for FileAsMap<'_> {
         m.serialize_entry("shutdown_grace_secs", &f.shutdown_grace_secs)?;
         m.serialize_entry("bench_endpoints", &f.bench_endpoints)?;
         m.serialize_entry("notify_backoff_secs", &f.notify_backoff_secs)?;
+        m.serialize_entry("trusted_proxies", &f.trusted_proxies)?;
         m.end()
     }
 }
@@ -376,6 +401,21 @@ impl serde::Serialize for FileAsMap<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trusted_proxies_parse_from_the_environment_and_the_file_forms() {
+        assert_eq!(parse_proxies("").unwrap(), vec![]);
+        let nets = parse_proxies("10.0.0.0/8, ::1").unwrap();
+        assert_eq!(nets.len(), 2);
+        assert!(nets[0].contains(&"10.1.2.3".parse::<std::net::IpAddr>().unwrap()));
+        assert_eq!(
+            parse_proxies(r#"["10.0.0.0/8","fd00::/8"]"#).unwrap().len(),
+            2
+        );
+        assert!(parse_proxies("10.0.0.0/33")
+            .unwrap_err()
+            .contains("10.0.0.0/33"));
+    }
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs

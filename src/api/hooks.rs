@@ -32,8 +32,10 @@ fn yes() -> bool {
 }
 
 /// The body of `POST /pipelines/{pl}/hooks/incoming`: the Devopness request plus extensions.
-/// Unknown fields are ignored, so requests written for Devopness work unchanged.
+/// Unknown fields are refused (422 naming the field and the closest known one): a typo such as
+/// `filter` for `filters` must never turn a rule off.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct HookIn {
     pub name: String,
     /// `generic` (default), `github`, `gitlab`, `bitbucket`, `gitea`, `stripe`, `shopify`, `slack`, `paddle`, `standard-webhooks`.
@@ -65,6 +67,10 @@ pub struct HookIn {
     /// Verified deliveries accepted per minute; more answer 429.
     #[serde(default)]
     pub rate_limit_per_minute: Option<u32>,
+    /// Networks requests may come from (`192.30.252.0/22`, `2001:db8::/32`); others get 403
+    /// `ip_not_allowed` before the signature is checked. Empty or absent: any address.
+    #[serde(default)]
+    pub allowed_ips: Vec<String>,
 }
 
 /// The body of `PATCH /hooks/{hk}`: any subset of the fields.
@@ -83,6 +89,7 @@ pub struct HookPatch {
     pub accept_legacy_sha1: Option<bool>,
     pub delivery_id_header: Option<String>,
     pub rate_limit_per_minute: Option<u32>,
+    pub allowed_ips: Option<Vec<String>>,
 }
 
 /// The body of `POST /hooks/{hk}/rotate-secret`.
@@ -111,8 +118,11 @@ pub struct HookOut {
     pub is_active: bool,
     /// Plain text in the answer that creates or rotates it; `••••abcd` ever after.
     pub secret: String,
+    /// The hook's settings (`HookConfig`); a preset hook leaves out `secret_algorithm` and
+    /// `secret_header_name`, which only `generic` uses.
     #[serde(flatten)]
-    pub config: HookConfig,
+    #[schema(value_type = HookConfig)]
+    pub config: serde_json::Map<String, serde_json::Value>,
     /// When the previous secret stops verifying, during a rotation's grace period.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub previous_secret_expires_at: Option<String>,
@@ -144,6 +154,40 @@ fn config_of(row: &HookRow) -> Result<HookConfig, ApiError> {
         .map_err(|e| ApiError::internal(anyhow::Error::new(e).context("stored hook config")))
 }
 
+/// The settings as a hook reads back: only those that apply to its provider.
+fn shown_config(
+    config: &HookConfig,
+    provider: &str,
+) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
+    let mut shown = match serde_json::to_value(config) {
+        Ok(serde_json::Value::Object(m)) => m,
+        _ => {
+            return Err(ApiError::internal(anyhow::anyhow!(
+                "hook config is not an object"
+            )))
+        }
+    };
+    if Provider::parse(provider).is_some_and(|p| p != Provider::Generic) {
+        shown.remove("secret_algorithm");
+        shown.remove("secret_header_name");
+    }
+    Ok(shown)
+}
+
+/// Template uses of the hook's pipeline that the hook leaves unset (empty when the pipeline
+/// cannot be read: warnings never fail a request).
+fn pipeline_warnings(pipeline: &crate::store::PipelineRow, config: &HookConfig) -> Vec<String> {
+    let declared: Vec<&str> = config
+        .settings
+        .variables
+        .iter()
+        .map(|v| v.name.as_str())
+        .collect();
+    super::pipelines::parse_spec(pipeline)
+        .map(|spec| spec.hook_warnings(&declared))
+        .unwrap_or_default()
+}
+
 fn to_out(state: &AppState, row: HookRow, plain_secret: Option<&str>) -> Result<HookOut, ApiError> {
     let config = config_of(&row)?;
     let now = now_ms();
@@ -154,7 +198,7 @@ fn to_out(state: &AppState, row: HookRow, plain_secret: Option<&str>) -> Result<
             .unwrap_or_else(|| mask(&row.secret_last4)),
         previous_secret_expires_at: row.prev_secret_expires_at.filter(|t| *t > now).map(rfc3339),
         warnings: config.warnings(),
-        config,
+        config: shown_config(&config, &row.provider)?,
         id: row.id,
         pipeline_id: row.pipeline_id,
         project_id: row.project_id,
@@ -208,7 +252,7 @@ pub async fn create(
     state: web::Data<AppState>,
     auth: Auth,
     path: web::Path<String>,
-    body: web::Json<HookIn>,
+    body: super::extract::Json<HookIn>,
 ) -> Result<HttpResponse, ApiError> {
     let pipeline = load_pipeline(&state, &auth, &path, Role::Member).await?;
     let body = body.into_inner();
@@ -226,6 +270,7 @@ pub async fn create(
         accept_legacy_sha1: body.accept_legacy_sha1,
         delivery_id_header: body.delivery_id_header,
         rate_limit_per_minute: body.rate_limit_per_minute,
+        allowed_ips: body.allowed_ips,
     };
     let mut errors = check_name("name", &body.name)
         .err()
@@ -240,6 +285,7 @@ pub async fn create(
     let Some(secret) = secret.filter(|_| errors.is_empty()) else {
         return Err(ApiError::validation(errors));
     };
+    let warnings = pipeline_warnings(&pipeline, &config);
     let id = new_id(IdKind::IncomingHook);
     let now = now_ms();
     let row = HookRow {
@@ -260,7 +306,9 @@ pub async fn create(
         updated_at: now,
     };
     state.store.insert_hook(&row).await?;
-    Ok(HttpResponse::Created().json(to_out(&state, row, Some(secret.expose_secret()))?))
+    let mut out = to_out(&state, row, Some(secret.expose_secret()))?;
+    out.warnings.extend(warnings);
+    Ok(HttpResponse::Created().json(out))
 }
 
 /// List a pipeline's hooks, secrets masked.
@@ -318,8 +366,7 @@ pub async fn update(
     }
     let mut row = load(&state, &auth, &path, Role::Member).await?;
     let mut config = config_of(&row)?;
-    let p: HookPatch = serde_json::from_value(body.into_inner())
-        .map_err(|e| ApiError::validation(vec![FieldError::new("body", e.to_string())]))?;
+    let p: HookPatch = super::extract::from_value(body.into_inner())?;
     let mut errors = Vec::new();
     if let Some(name) = p.name {
         errors.extend(check_name("name", &name).err());
@@ -336,6 +383,7 @@ pub async fn update(
     config.accept_legacy_sha1 = p.accept_legacy_sha1.unwrap_or(config.accept_legacy_sha1);
     config.delivery_id_header = p.delivery_id_header.or(config.delivery_id_header);
     config.rate_limit_per_minute = p.rate_limit_per_minute.or(config.rate_limit_per_minute);
+    config.allowed_ips = p.allowed_ips.unwrap_or(config.allowed_ips);
     if let Err(e) = config.compile(&row.provider) {
         errors.extend(e);
     }
@@ -347,7 +395,13 @@ pub async fn update(
     if !state.store.update_hook(&row).await? {
         return Err(ApiError::not_found("hook"));
     }
-    Ok(HttpResponse::Ok().json(to_out(&state, row, None)?))
+    let warnings = match state.store.get_pipeline(&row.pipeline_id).await? {
+        Some(pipeline) => pipeline_warnings(&pipeline, &config),
+        None => Vec::new(),
+    };
+    let mut out = to_out(&state, row, None)?;
+    out.warnings.extend(warnings);
+    Ok(HttpResponse::Ok().json(out))
 }
 
 /// Delete a hook (member); its URL answers 404 from then on.

@@ -4,6 +4,7 @@ pub mod auth;
 mod deliveries;
 mod extract;
 mod health;
+mod hook_test;
 pub mod hooks;
 mod openapi;
 mod outgoing;
@@ -48,6 +49,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(pipelines::routes)
                 .configure(secrets::routes)
                 .configure(hooks::routes)
+                .configure(hook_test::routes)
                 .configure(outgoing::routes)
                 .configure(deliveries::routes)
                 .configure(runs::routes),

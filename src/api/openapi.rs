@@ -3,7 +3,9 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{deliveries, health, hooks, outgoing, pipelines, projects, runs, secrets, tokens};
+use super::{
+    deliveries, health, hook_test, hooks, outgoing, pipelines, projects, runs, secrets, tokens,
+};
 
 /// The document; every handler is listed here.
 #[derive(OpenApi)]
@@ -16,6 +18,7 @@ use super::{deliveries, health, hooks, outgoing, pipelines, projects, runs, secr
         pipelines::create, pipelines::list, pipelines::get_one, pipelines::replace, pipelines::remove,
         secrets::put_secret, secrets::list, secrets::remove,
         hooks::create, hooks::list, hooks::get_one, hooks::update, hooks::remove, hooks::rotate,
+        hook_test::test_hook,
         outgoing::create, outgoing::attempts, outgoing::events,
         deliveries::list, deliveries::get_one, deliveries::replay,
         runs::get_one, runs::logs, runs::list, runs::cancel, runs::retry, runs::manual,

@@ -364,7 +364,7 @@ pub async fn create(
     state: web::Data<AppState>,
     auth: Auth,
     path: web::Path<String>,
-    body: web::Json<OutgoingIn>,
+    body: super::extract::Json<OutgoingIn>,
 ) -> Result<HttpResponse, ApiError> {
     let pipeline = load_pipeline(&state, &auth, &path, Role::Member).await?;
     let body = body.into_inner();
@@ -423,8 +423,7 @@ pub async fn update(
     body: Value,
 ) -> Result<HttpResponse, ApiError> {
     let mut row = load(state, auth, id, Role::Member).await?;
-    let p: OutgoingPatch = serde_json::from_value(body)
-        .map_err(|e| ApiError::validation(vec![FieldError::new("body", e.to_string())]))?;
+    let p: OutgoingPatch = super::extract::from_value(body)?;
     let mut errors = Vec::new();
     if let Some(name) = p.name {
         row.name = name.trim().to_string();

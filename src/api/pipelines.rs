@@ -103,7 +103,7 @@ pub async fn create(
     state: web::Data<AppState>,
     auth: Auth,
     path: web::Path<String>,
-    body: web::Json<PipelineSpec>,
+    body: super::extract::Json<PipelineSpec>,
 ) -> Result<HttpResponse, ApiError> {
     let project = state
         .store
@@ -171,7 +171,7 @@ pub async fn replace(
     state: web::Data<AppState>,
     auth: Auth,
     path: web::Path<String>,
-    body: web::Json<PipelineSpec>,
+    body: super::extract::Json<PipelineSpec>,
 ) -> Result<HttpResponse, ApiError> {
     let mut row = load(&state, &auth, &path, Role::Member).await?;
     let spec = body.into_inner();

@@ -54,7 +54,7 @@ impl From<CreateError> for ApiError {
 pub async fn create(
     state: web::Data<AppState>,
     auth: Auth,
-    body: web::Json<ProjectIn>,
+    body: super::extract::Json<ProjectIn>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require_admin()?;
     let row = create_project(state.store.as_ref(), &body.name).await?;

@@ -356,6 +356,15 @@ pub async fn manual(
     variables.insert("action_type".into(), "manual".into());
     variables.insert("received_at".into(), rfc3339(now).into());
     variables.extend(given);
+    let missing = spec.missing_required(&variables);
+    if !missing.is_empty() {
+        return Err(ApiError::validation(
+            missing
+                .into_iter()
+                .map(|m| FieldError::new(format!("variables.{}", m.name), m.problem))
+                .collect(),
+        ));
+    }
     enqueue(
         &state,
         &pipeline,

@@ -74,7 +74,7 @@ pub async fn put_secret(
     state: web::Data<AppState>,
     auth: Auth,
     path: web::Path<(String, String)>,
-    body: web::Json<SecretIn>,
+    body: super::extract::Json<SecretIn>,
 ) -> Result<HttpResponse, ApiError> {
     let (pl, name) = path.into_inner();
     let pipeline = load(&state, &auth, &pl, Role::Member).await?;

@@ -76,7 +76,7 @@ pub async fn create(
     state: web::Data<AppState>,
     auth: Auth,
     path: web::Path<String>,
-    body: web::Json<TokenIn>,
+    body: super::extract::Json<TokenIn>,
 ) -> Result<HttpResponse, ApiError> {
     project_for(&state, &auth, &path, Role::Owner).await?;
     let role = match Role::parse(&body.role) {

@@ -1,33 +1,67 @@
 //! Filters on an incoming hook: compiled once, evaluated over a delivery's variables.
 //!
 //! All filters must hold for a delivery to start a run. A filter reads a variable, or renders a
-//! template over the variables, and tests the result with `equals`, `in` or `matches`.
+//! template over the variables, and tests the result with `equals`, `in`, `matches` or their
+//! negations `not_equals`, `not_in`, `not_matches`.
+//!
+//! Filters fail closed: they see only what the delivery carries (the hook's variables with the
+//! hook's own defaults, and the built-ins), never a pipeline default. An absent variable fails
+//! `equals`, `in` and `matches`, and passes the `not_*` forms. A regex that runs out of its
+//! budget fails the filter, whichever form it is in.
+
+mod pattern;
+
+pub use pattern::{Pattern, BACKTRACK_LIMIT, FANCY_MAX_INPUT};
 
 use super::template;
-use super::FieldError;
-use regex::{Regex, RegexBuilder};
+use super::{unknown_name_message, FieldError};
 use serde_json::{Map, Value};
 
 /// One filter, as sent in the API (validated by `compile_filters`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct FilterSpec {
     /// The variable to test (or give `text`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variable: Option<String>,
     /// A `${name}` template rendered over the variables, then tested (or give `variable`).
+    /// An absent variable renders as empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
     /// Holds when the value equals this one (scalars compare by their text: `42` equals `"42"`).
+    /// An absent variable fails.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub equals: Option<Value>,
-    /// Holds when the value equals one of these.
+    /// Holds when the value equals one of these. An absent variable fails.
     #[serde(rename = "in", default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Vec<Object>>)]
     pub one_of: Option<Vec<Value>>,
-    /// Holds when this regular expression matches the value's text (an absent variable is "").
+    /// Holds when this regular expression matches the value's text. An absent variable fails.
+    /// Lookaround and backreferences are accepted, within a budget per evaluation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub matches: Option<String>,
+    /// Holds when the value is absent or does not equal this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub not_equals: Option<Value>,
+    /// Holds when the value is absent or equals none of these.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub not_in: Option<Vec<Value>>,
+    /// Holds when the value is absent or this regular expression does not match its text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_matches: Option<String>,
+}
+
+/// One filter's outcome on one delivery (the test route shows every one).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct FilterVerdict {
+    pub index: usize,
+    pub passed: bool,
+    /// Why it did not pass; absent when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// A hook's filters with their regexes compiled once.
@@ -40,6 +74,7 @@ pub struct CompiledFilters {
 struct Filter {
     subject: Subject,
     test: Test,
+    negated: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -52,21 +87,28 @@ enum Subject {
 enum Test {
     Equals(Value),
     In(Vec<Value>),
-    Matches(Regex),
+    Matches(Pattern),
 }
-
-/// Bounds the compiled size of a user-supplied regex so a hook cannot make the server
-/// spend unbounded memory.
-const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
 /// Longest value excerpt in a reason.
 const EXCERPT_CHARS: usize = 60;
 
-/// Validates every filter and compiles its regex. `known(name)` says whether a variable name
-/// exists (declared or built-in). Errors name `{field_prefix}[{i}].{field}` and list every problem.
+/// The operators, positive then negated, as the body names them.
+const OPERATORS: [&str; 6] = [
+    "equals",
+    "in",
+    "matches",
+    "not_equals",
+    "not_in",
+    "not_matches",
+];
+
+/// Validates every filter and compiles its regex. `known` lists the variable names a filter
+/// may read (declared or built-in). Errors name `{field_prefix}[{i}].{field}` and list every
+/// problem.
 pub fn compile_filters(
     specs: &[FilterSpec],
-    known: &dyn Fn(&str) -> bool,
+    known: &[&str],
     field_prefix: &str,
 ) -> Result<CompiledFilters, Vec<FieldError>> {
     let mut errors = Vec::new();
@@ -78,91 +120,14 @@ pub fn compile_filters(
                 problem,
             ));
         };
-        let subject = match (&spec.variable, &spec.text) {
-            (Some(_), Some(_)) => {
-                err("text", "give either variable or text, not both".into());
-                None
-            }
-            (None, None) => {
-                err("variable", "one of variable or text is required".into());
-                None
-            }
-            (Some(name), None) if name.starts_with("secrets.") => {
-                err("variable", format!("filters cannot read secrets ({name})"));
-                None
-            }
-            (Some(name), None) if !known(name) => {
-                err("variable", format!("unknown variable {name:?}"));
-                None
-            }
-            (Some(name), None) => Some(Subject::Variable(name.clone())),
-            (None, Some(text)) => match template::names(text) {
-                Err(e) => {
-                    err("text", e.to_string());
-                    None
-                }
-                Ok(names) => {
-                    let mut ok = true;
-                    for name in names {
-                        if name.starts_with("secrets.") {
-                            // Reasons are shown to whoever sent the delivery: never render secrets.
-                            err("text", format!("filters cannot read secrets ({name})"));
-                            ok = false;
-                        } else if !known(name) {
-                            err("text", format!("unknown variable {name:?}"));
-                            ok = false;
-                        }
-                    }
-                    ok.then(|| Subject::Text(text.clone()))
-                }
-            },
-        };
-
-        let given: Vec<&str> = [
-            spec.equals.as_ref().map(|_| "equals"),
-            spec.one_of.as_ref().map(|_| "in"),
-            spec.matches.as_ref().map(|_| "matches"),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        let test = match (given.as_slice(), &spec.equals, &spec.one_of, &spec.matches) {
-            ([], ..) => {
-                err("equals", "one of equals, in or matches is required".into());
-                None
-            }
-            ([_, extra @ ..], ..) if !extra.is_empty() => {
-                for field in extra {
-                    err(
-                        field,
-                        format!(
-                            "give only one of equals, in or matches ({} is also given)",
-                            given[0]
-                        ),
-                    );
-                }
-                None
-            }
-            (_, Some(v), ..) => Some(Test::Equals(v.clone())),
-            (_, _, Some(list), _) if list.is_empty() => {
-                err(
-                    "in",
-                    "the list is empty, so the filter could never hold".into(),
-                );
-                None
-            }
-            (_, _, Some(list), _) => Some(Test::In(list.clone())),
-            (_, _, _, Some(pattern)) => RegexBuilder::new(pattern)
-                .size_limit(REGEX_SIZE_LIMIT)
-                .build()
-                .map(Test::Matches)
-                .map_err(|e| err("matches", format!("invalid regular expression: {e}")))
-                .ok(),
-            _ => unreachable!("one operator was given"),
-        };
-
-        if let (Some(subject), Some(test)) = (subject, test) {
-            filters.push(Filter { subject, test });
+        let subject = compile_subject(spec, known, &mut err);
+        let test = compile_test(spec, &mut err);
+        if let (Some(subject), Some((test, negated))) = (subject, test) {
+            filters.push(Filter {
+                subject,
+                test,
+                negated,
+            });
         }
     }
     if errors.is_empty() {
@@ -170,6 +135,115 @@ pub fn compile_filters(
     } else {
         Err(errors)
     }
+}
+
+fn compile_subject(
+    spec: &FilterSpec,
+    known: &[&str],
+    err: &mut dyn FnMut(&str, String),
+) -> Option<Subject> {
+    match (&spec.variable, &spec.text) {
+        (Some(_), Some(_)) => {
+            err("text", "give either variable or text, not both".into());
+            None
+        }
+        (None, None) => {
+            err("variable", "one of variable or text is required".into());
+            None
+        }
+        (Some(name), None) if name.starts_with("secrets.") => {
+            err("variable", format!("filters cannot read secrets ({name})"));
+            None
+        }
+        (Some(name), None) if !known.contains(&name.as_str()) => {
+            err("variable", unknown_name_message("variable", name, known));
+            None
+        }
+        (Some(name), None) => Some(Subject::Variable(name.clone())),
+        (None, Some(text)) => match template::names(text) {
+            Err(e) => {
+                err("text", e.to_string());
+                None
+            }
+            Ok(names) => {
+                let mut ok = true;
+                for name in names {
+                    if name.starts_with("secrets.") {
+                        // Reasons are shown to whoever sent the delivery: never render secrets.
+                        err("text", format!("filters cannot read secrets ({name})"));
+                        ok = false;
+                    } else if !known.contains(&name) {
+                        err("text", unknown_name_message("variable", name, known));
+                        ok = false;
+                    }
+                }
+                ok.then(|| Subject::Text(text.clone()))
+            }
+        },
+    }
+}
+
+/// The one operator given, compiled, and whether it is a `not_*` form.
+fn compile_test(spec: &FilterSpec, err: &mut dyn FnMut(&str, String)) -> Option<(Test, bool)> {
+    let given: Vec<usize> = [
+        spec.equals.is_some(),
+        spec.one_of.is_some(),
+        spec.matches.is_some(),
+        spec.not_equals.is_some(),
+        spec.not_in.is_some(),
+        spec.not_matches.is_some(),
+    ]
+    .iter()
+    .enumerate()
+    .filter_map(|(i, set)| set.then_some(i))
+    .collect();
+    match given.as_slice() {
+        [] => {
+            err(
+                "equals",
+                format!("one of {} is required", OPERATORS.join(", ")),
+            );
+            return None;
+        }
+        [first, extra @ ..] if !extra.is_empty() => {
+            for &field in extra {
+                err(
+                    OPERATORS[field],
+                    format!(
+                        "give only one operator ({} is also given)",
+                        OPERATORS[*first]
+                    ),
+                );
+            }
+            return None;
+        }
+        _ => {}
+    }
+    let negated = given[0] >= 3;
+    let field = OPERATORS[given[0]];
+    let value = spec.equals.as_ref().or(spec.not_equals.as_ref());
+    let list = spec.one_of.as_ref().or(spec.not_in.as_ref());
+    let pattern = spec.matches.as_ref().or(spec.not_matches.as_ref());
+    let test = match (value, list, pattern) {
+        (Some(v), ..) => Test::Equals(v.clone()),
+        (_, Some(list), _) if list.is_empty() => {
+            err(
+                field,
+                "the list is empty, so the filter could never hold".into(),
+            );
+            return None;
+        }
+        (_, Some(list), _) => Test::In(list.clone()),
+        (_, _, Some(p)) => match Pattern::compile(p) {
+            Ok(p) => Test::Matches(p),
+            Err(e) => {
+                err(field, format!("invalid regular expression: {e}"));
+                return None;
+            }
+        },
+        _ => unreachable!("one operator was given"),
+    };
+    Some((test, negated))
 }
 
 impl CompiledFilters {
@@ -182,6 +256,22 @@ impl CompiledFilters {
                 .map_err(|why| format!("filter {i}: {why}"))?;
         }
         Ok(())
+    }
+
+    /// Every filter's verdict, not just the first failure (for the test route).
+    pub fn verdicts(&self, vars: &Map<String, Value>) -> Vec<FilterVerdict> {
+        self.filters
+            .iter()
+            .enumerate()
+            .map(|(index, f)| {
+                let reason = f.evaluate(vars).err();
+                FilterVerdict {
+                    index,
+                    passed: reason.is_none(),
+                    reason,
+                }
+            })
+            .collect()
     }
 
     /// How many filters there are.
@@ -198,49 +288,66 @@ impl CompiledFilters {
 impl Filter {
     fn evaluate(&self, vars: &Map<String, Value>) -> Result<(), String> {
         let (label, value) = match &self.subject {
-            Subject::Variable(name) => (
-                name.as_str(),
-                vars.get(name).filter(|v| !v.is_null()).cloned(),
-            ),
+            Subject::Variable(name) => (name.as_str(), vars.get(name).filter(|v| !v.is_null())),
             // Templates were checked at compile time, so rendering cannot fail here.
-            Subject::Text(t) => (
-                "text",
-                Some(Value::String(template::render(t, vars).unwrap_or_default())),
-            ),
+            Subject::Text(t) => {
+                let text = Value::String(template::render(t, vars).unwrap_or_default());
+                return self.test_value(&format!("text {}", shown(&text)), &text);
+            }
         };
-        match (&self.test, value) {
-            (Test::Matches(re), value) => {
-                let text = value
-                    .as_ref()
-                    .map(template::value_as_text)
-                    .unwrap_or_default();
-                if re.is_match(&text) {
-                    Ok(())
-                } else {
-                    Err(format!(
-                        "{label} {} does not match {}",
-                        excerpt(&text),
+        match value {
+            None if self.negated => Ok(()),
+            None => Err(format!("{label} is absent")),
+            Some(v) => self.test_value(&format!("{label} {}", shown(v)), v),
+        }
+    }
+
+    /// `subject` is how the value is named in a reason: `source_ref "main"`.
+    fn test_value(&self, subject: &str, v: &Value) -> Result<(), String> {
+        // (held, what it is when it holds, what it is when it does not)
+        let (held, yes, no) = match &self.test {
+            Test::Equals(want) => (
+                same(v, want),
+                format!("equals {}", shown(want)),
+                format!("does not equal {}", shown(want)),
+            ),
+            Test::In(list) => {
+                let options: Vec<String> = list.iter().map(shown).collect();
+                let options = excerpt_raw(&options.join(", "));
+                (
+                    list.iter().any(|w| same(v, w)),
+                    format!("is one of [{options}]"),
+                    format!("is not one of [{options}]"),
+                )
+            }
+            Test::Matches(re) => match re.is_match(&template::value_as_text(v)) {
+                Ok(m) => (
+                    m,
+                    format!("matches {}", re.as_str()),
+                    format!("does not match {}", re.as_str()),
+                ),
+                // Fail closed, whichever form the filter is in.
+                Err(pattern::BudgetExceeded) => {
+                    return Err(format!(
+                        "{subject}: regex budget exceeded ({})",
                         re.as_str()
                     ))
                 }
-            }
-            (_, None) => Err(format!("{label} is absent")),
-            (Test::Equals(want), Some(v)) if same(&v, want) => Ok(()),
-            (Test::Equals(want), Some(v)) => Err(format!(
-                "{label} {} does not equal {}",
-                shown(&v),
-                shown(want)
-            )),
-            (Test::In(list), Some(v)) if list.iter().any(|w| same(&v, w)) => Ok(()),
-            (Test::In(list), Some(v)) => {
-                let options: Vec<String> = list.iter().map(shown).collect();
-                Err(format!(
-                    "{label} {} is not one of [{}]",
-                    shown(&v),
-                    excerpt_raw(&options.join(", "))
-                ))
-            }
+            },
+        };
+        match (held, self.negated) {
+            (true, false) | (false, true) => Ok(()),
+            (false, false) => Err(format!("{subject} {no}")),
+            (true, true) => Err(format!("{subject} {yes} (not_{})", op(&self.test))),
         }
+    }
+}
+
+fn op(test: &Test) -> &'static str {
+    match test {
+        Test::Equals(_) => "equals",
+        Test::In(_) => "in",
+        Test::Matches(_) => "matches",
     }
 }
 

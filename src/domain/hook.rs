@@ -18,6 +18,7 @@ const MAX_SECRET_LEN: usize = 1024;
 
 /// Variables and filters of a hook.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct HookSettings {
     #[serde(default)]
     pub variables: Vec<VariableSpec>,
@@ -49,6 +50,9 @@ pub struct HookConfig {
     /// Verified deliveries accepted per minute (per process); more answer 429 with Retry-After.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit_per_minute: Option<u32>,
+    /// Networks (IPv4 and IPv6 CIDRs, or single addresses) requests may come from; empty: any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_ips: Vec<String>,
 }
 
 impl Default for HookConfig {
@@ -63,6 +67,7 @@ impl Default for HookConfig {
             accept_legacy_sha1: false,
             delivery_id_header: None,
             rate_limit_per_minute: None,
+            allowed_ips: Vec::new(),
         }
     }
 }
@@ -80,6 +85,8 @@ pub struct CompiledHook {
     /// Headers that carry a credential (`VerifyConfig::redacted_headers`), lower case: redacted
     /// in the request log, and no variable may read them.
     pub redacted_headers: Vec<String>,
+    /// Where requests may come from; empty: anywhere.
+    pub allowed_ips: Vec<ipnet::IpNet>,
 }
 
 impl HookConfig {
@@ -139,13 +146,18 @@ impl HookConfig {
         }
         let variables = compile_variables(&self.settings.variables, "settings.variables")
             .map_err(|e| errors.extend(e));
-        let declared: Vec<&str> = self
+        let mut known: Vec<&str> = self
             .settings
             .variables
             .iter()
             .map(|v| v.name.as_str())
             .collect();
-        let known = |n: &str| declared.contains(&n) || BUILTIN_VARIABLES.contains(&n);
+        let builtins: Vec<&str> = BUILTIN_VARIABLES
+            .iter()
+            .copied()
+            .filter(|b| !known.contains(b))
+            .collect();
+        known.extend(builtins);
         let filters = compile_filters(&self.settings.filters, &known, "settings.filters")
             .map_err(|e| errors.extend(e));
         let verify = VerifyConfig {
@@ -168,8 +180,10 @@ impl HookConfig {
                 ));
             }
         }
+        let allowed_ips = parse_networks(&self.allowed_ips, "allowed_ips", &mut errors);
         match (variables, filters) {
             (Ok(variables), Ok(filters)) if errors.is_empty() => Ok(CompiledHook {
+                allowed_ips,
                 redacted_headers,
                 keep: {
                     let mut keep = variables.keep();
@@ -198,6 +212,30 @@ impl HookConfig {
         }
         w
     }
+}
+
+/// Parses CIDRs (`192.30.252.0/22`, `2001:db8::/32`) or single addresses (a /32 or /128).
+/// Each bad entry is an error naming `{field}[{i}]`.
+pub fn parse_networks(
+    entries: &[String],
+    field: &str,
+    errors: &mut Vec<FieldError>,
+) -> Vec<ipnet::IpNet> {
+    let mut nets = Vec::with_capacity(entries.len());
+    for (i, entry) in entries.iter().enumerate() {
+        let entry = entry.trim();
+        match entry
+            .parse::<ipnet::IpNet>()
+            .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        {
+            Ok(net) => nets.push(net.trunc()),
+            Err(_) => errors.push(FieldError::new(
+                format!("{field}[{i}]"),
+                "is not an IP network: write a CIDR such as 192.30.252.0/22 or 2001:db8::/32, or one address",
+            )),
+        }
+    }
+    nets
 }
 
 /// Checks a secret supplied by the caller (the provider's own secret).

@@ -44,3 +44,50 @@ pub fn check_name(field: &str, name: &str) -> Result<(), FieldError> {
         Ok(())
     }
 }
+
+/// The candidate closest to `word` (by edit distance, case-insensitive), when one is close
+/// enough to be a likely typo: at most a third of the word's length, and at least 1, away.
+pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let word_lc = word.to_ascii_lowercase();
+    let limit = (word.chars().count() / 3).max(1);
+    candidates
+        .into_iter()
+        .map(|c| (strsim::levenshtein(&word_lc, &c.to_ascii_lowercase()), c))
+        .filter(|(d, c)| *d <= limit || c.starts_with(word) || word.starts_with(c))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// `unknown variable "sourceref"; did you mean "source_ref"? Known: a, b, c`.
+pub fn unknown_name_message(what: &str, name: &str, known: &[&str]) -> String {
+    let mut message = format!("unknown {what} {name:?}");
+    if let Some(best) = closest(name, known.iter().copied()) {
+        message.push_str(&format!("; did you mean {best:?}?"));
+    }
+    if known.is_empty() {
+        message.push_str(&format!(" (no {what}s are declared)"));
+    } else {
+        message.push_str(&format!(" Known: {}", known.join(", ")));
+    }
+    message
+}
+
+#[cfg(test)]
+mod closest_tests {
+    use super::*;
+
+    #[test]
+    fn typos_find_their_field() {
+        assert_eq!(closest("filter", ["variables", "filters"]), Some("filters"));
+        assert_eq!(closest("setting", ["name", "settings"]), Some("settings"));
+        assert_eq!(
+            closest("sourceref", ["source_ref", "event"]),
+            Some("source_ref")
+        );
+        assert_eq!(closest("xyz", ["source_ref", "event"]), None);
+        assert_eq!(
+            unknown_name_message("variable", "evnt", &["event", "ref"]),
+            "unknown variable \"evnt\"; did you mean \"event\"? Known: event, ref"
+        );
+    }
+}

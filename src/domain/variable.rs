@@ -7,10 +7,12 @@ mod keep;
 mod path;
 #[cfg(test)]
 mod tests;
+mod user_path;
 
 pub use coerce::{coerce, json_type, VariableType};
 pub use keep::Keep;
 pub use path::{compile_path, CompiledPath};
+pub use user_path::compile_user_path;
 
 use super::template;
 use super::FieldError;
@@ -19,6 +21,7 @@ use serde_json::{Map, Value};
 
 /// A variable declared on an incoming hook, as sent in the API (validated by `compile_variables`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct VariableSpec {
     /// The variable's name, used as `${name}` in templates.
     pub name: String,
@@ -145,9 +148,9 @@ pub fn compile_variables(
         let path = spec.path.as_deref();
         let source = match (spec.source.as_deref().unwrap_or("body"), path) {
             ("body", None) => Some(Source::Constant),
-            ("body", Some(p)) => compile_path(&devopness_path(p))
+            ("body", Some(p)) => compile_user_path(p)
                 .map(Source::Body)
-                .map_err(|e| err("path", format!("invalid JSONPath: {e}")))
+                .map_err(|e| err("path", e))
                 .ok(),
             (s @ ("header" | "query"), None) => {
                 err(
@@ -224,17 +227,6 @@ fn name_problem(name: &str) -> Option<String> {
     }
 }
 
-/// Devopness writes body paths without the root: `pull_request.head.ref`.
-fn devopness_path(path: &str) -> std::borrow::Cow<'_, str> {
-    if path.starts_with('$') {
-        path.into()
-    } else if path.starts_with('[') {
-        format!("${path}").into()
-    } else {
-        format!("$.{path}").into()
-    }
-}
-
 /// RFC 9110 token characters.
 fn is_header_name(name: &str) -> bool {
     !name.is_empty()
@@ -258,6 +250,20 @@ impl CompiledVariables {
             }
         }
         keep
+    }
+
+    /// The declared body paths that select nothing (or only null) in `body`, as written.
+    pub fn unmatched_paths(&self, body: &Value) -> Vec<String> {
+        self.vars
+            .iter()
+            .filter_map(|v| match &v.source {
+                Source::Body(path) => match path.select(body) {
+                    None | Some(Nodes::One(Value::Null)) => v.path.clone(),
+                    Some(_) => None,
+                },
+                _ => None,
+            })
+            .collect()
     }
 
     /// Extracts and converts every variable from one delivery.

@@ -8,15 +8,17 @@ use futures_util::StreamExt;
 use secrecy::ExposeSecret;
 use serde_json::{json, Map, Value};
 
-use super::body::parse_body;
+use super::client_ip::{client_ip, is_trusted};
 use super::committer::Committer;
+pub use super::evaluate::Incoming;
+use super::evaluate::{evaluate, Outcome};
 use super::hooks::{HookCache, LoadedHook};
 use super::record::{new_delivery, MinuteBudget};
-use super::signature::{verify, Provider, Source};
+use super::signature::verify;
 use crate::api::AppState;
 use crate::domain::ids::{new_id, IdKind};
 use crate::domain::pipeline::RunLimit;
-use crate::domain::time::{now_ms, rfc3339};
+use crate::domain::time::now_ms;
 use crate::error::ApiError;
 use crate::store::{DeliveryRow, IngestResult, IngestWrite, RunRow};
 
@@ -116,45 +118,55 @@ pub async fn receive(
         ));
     }
 
+    if !hook.compiled.allowed_ips.is_empty() {
+        let all = |name: &str| -> Vec<String> {
+            req.headers()
+                .get_all(name)
+                .filter_map(|v| v.to_str().ok().map(str::to_string))
+                .collect()
+        };
+        let peer = req.peer_addr().map(|a| a.ip());
+        let ip = client_ip(peer, &app.settings.trusted_proxies, &all);
+        if !ip.is_some_and(|ip| is_trusted(ip, &hook.compiled.allowed_ips)) {
+            let from = ip.map_or("an unknown address".to_string(), |ip| ip.to_string());
+            let err = ApiError::new(
+                StatusCode::FORBIDDEN,
+                "ip_not_allowed",
+                format!("requests from {from} are not in this hook's allowed_ips"),
+            );
+            return Err(reject_unverified(
+                &ingest,
+                &hook,
+                &req,
+                &delivery_id,
+                received_at,
+                &body,
+                err,
+                None,
+            ));
+        }
+    }
+
     let header = |name: &str| {
         req.headers()
             .get(name)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
     };
-    let verification = if hook.compiled.requires_secret {
-        let mut secrets = vec![hook.secret.expose_secret()];
-        if let Some((prev, until)) = &hook.previous {
-            if *until > received_at {
-                secrets.push(prev.expose_secret());
-            }
+    let verification = match check_signature(&hook, &header, &body, received_at) {
+        Ok(v) => v,
+        Err((err, outcome)) => {
+            return Err(reject_unverified(
+                &ingest,
+                &hook,
+                &req,
+                &delivery_id,
+                received_at,
+                &body,
+                err,
+                Some(outcome),
+            ));
         }
-        match verify(
-            &hook.compiled.verify,
-            &secrets,
-            &header,
-            &body,
-            received_at / 1000,
-        ) {
-            Ok(0) => json!({ "result": "verified", "secret": "current" }),
-            Ok(_) => json!({ "result": "verified", "secret": "previous" }),
-            Err(e) => {
-                let err = ApiError::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string());
-                let outcome = json!({ "result": "failed", "problem": e.to_string() });
-                return Err(reject_unverified(
-                    &ingest,
-                    &hook,
-                    &req,
-                    &delivery_id,
-                    received_at,
-                    &body,
-                    err,
-                    Some(outcome),
-                ));
-            }
-        }
-    } else {
-        json!({ "result": "not_required" })
     };
 
     let mut delivery = new_delivery(&delivery_id, &hook, &req, received_at, &body, true);
@@ -186,12 +198,31 @@ pub async fn receive(
     accept(&app, &ingest, &hook, delivery, incoming, true).await
 }
 
-/// A verified request, as `accept` reads it (from the wire, or from the request log for a replay).
-pub struct Incoming<'a> {
-    pub header: &'a dyn Fn(&str) -> Option<String>,
-    pub query: &'a [(String, String)],
-    pub content_type: Option<&'a str>,
-    pub body: &'a [u8],
+/// The signature check of SPEC §4 (current secret, and the previous one during a rotation's
+/// grace period). Ok: the verification record; Err: the 401 and the record of the failure.
+pub fn check_signature(
+    hook: &LoadedHook,
+    header: &dyn Fn(&str) -> Option<String>,
+    body: &[u8],
+    now_ms: i64,
+) -> Result<Value, (ApiError, Value)> {
+    if !hook.compiled.requires_secret {
+        return Ok(json!({ "result": "not_required" }));
+    }
+    let mut secrets = vec![hook.secret.expose_secret()];
+    if let Some((prev, until)) = &hook.previous {
+        if *until > now_ms {
+            secrets.push(prev.expose_secret());
+        }
+    }
+    match verify(&hook.compiled.verify, &secrets, header, body, now_ms / 1000) {
+        Ok(0) => Ok(json!({ "result": "verified", "secret": "current" })),
+        Ok(_) => Ok(json!({ "result": "verified", "secret": "previous" })),
+        Err(e) => Err((
+            ApiError::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string()),
+            json!({ "result": "failed", "problem": e.to_string() }),
+        )),
+    }
 }
 
 /// Everything after verification: parse → variables → filters → dedup (when `dedup`) →
@@ -204,86 +235,39 @@ pub async fn accept(
     incoming: Incoming<'_>,
     dedup: bool,
 ) -> Result<HttpResponse, ApiError> {
-    let header = incoming.header;
     let delivery_id = delivery.id.clone();
-    let parsed = match parse_body(incoming.content_type, incoming.body, &hook.compiled.keep) {
-        Ok(v) => v,
-        Err(e) => {
-            let status = if e.code() == "invalid_body" {
-                StatusCode::BAD_REQUEST
-            } else {
-                StatusCode::UNSUPPORTED_MEDIA_TYPE
-            };
-            return Err(reject(
-                ingest,
-                delivery,
-                ApiError::new(status, e.code(), e.to_string()),
-            ));
-        }
-    };
-    let provider = hook.compiled.verify.provider;
-    if provider == Provider::Slack
-        && parsed.get("type").and_then(Value::as_str) == Some("url_verification")
-    {
-        // Slack checks a new Events URL by asking for its challenge back; no run.
-        commit_ignored(ingest, delivery, "slack url_verification".into()).await?;
-        return Ok(HttpResponse::Ok().json(
-            json!({ "challenge": parsed.get("challenge").cloned().unwrap_or(Value::Null) }),
-        ));
+    let eval = evaluate(hook, &incoming, &delivery_id, delivery.received_at, false);
+    delivery.provider_delivery_id = eval.provider_delivery_id.clone();
+    delivery.event = eval.event.clone();
+    if let Some(vars) = &eval.delivery_vars {
+        delivery.variables = Some(serde_json::to_string(vars).expect("a JSON map serializes"));
     }
-
-    let provider_delivery_id = match &hook.config.delivery_id_header {
-        Some(h) => header(&h.to_ascii_lowercase()),
-        None => read_source(provider.delivery_id_source(), header, &parsed),
-    };
-    let event = read_source(provider.event_source(), header, &parsed);
-    delivery.provider_delivery_id = provider_delivery_id.clone();
-    delivery.event = event.clone();
-
-    let query_fn = |name: &str| {
-        incoming
-            .query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-    };
-    let mut variables = hook.defaults.clone();
-    variables.insert("hook_id".into(), hook.id.clone().into());
-    variables.insert("delivery_id".into(), delivery_id.clone().into());
-    variables.insert("event".into(), event.unwrap_or_default().into());
-    variables.insert(
-        "action_type".into(),
-        hook.compiled.action_type.clone().into(),
-    );
-    variables.insert("received_at".into(), rfc3339(delivery.received_at).into());
-    match hook.compiled.variables.extract(&parsed, header, &query_fn) {
-        Ok(declared) => variables.extend(declared),
-        Err(problems) => {
-            delivery.problems = serde_json::to_string(&problems).ok();
-            let names: Vec<&str> = problems.iter().map(|p| p.name.as_str()).collect();
-            let err = ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_variables",
-                format!("invalid variables: {}", names.join(", ")),
-            )
-            .with_details(&problems);
+    let variables = match eval.outcome {
+        Outcome::Refused(err, problems) => {
+            if let Some(problems) = problems {
+                delivery.problems = serde_json::to_string(&problems).ok();
+            }
             return Err(reject(ingest, delivery, err));
         }
-    }
+        Outcome::SlackChallenge(challenge) => {
+            commit_ignored(ingest, delivery, "slack url_verification".into()).await?;
+            return Ok(HttpResponse::Ok().json(json!({ "challenge": challenge })));
+        }
+        Outcome::Ignored(reason) => {
+            commit_ignored(ingest, delivery, reason.clone()).await?;
+            return Ok(HttpResponse::Ok()
+                .json(json!({ "ignored": true, "reason": reason, "delivery_id": delivery_id })));
+        }
+        Outcome::Run(variables) => variables,
+    };
     delivery.variables = Some(serde_json::to_string(&variables).expect("a JSON map serializes"));
-
-    if let Err(reason) = hook.compiled.filters.evaluate(&variables) {
-        commit_ignored(ingest, delivery, reason.clone()).await?;
-        return Ok(HttpResponse::Ok()
-            .json(json!({ "ignored": true, "reason": reason, "delivery_id": delivery_id })));
-    }
 
     let run = new_run(hook, &delivery, &variables);
     let run_id = run.id.clone();
     delivery.status_code = 202;
     delivery.outcome = "accepted".into();
     delivery.run_id = Some(run_id.clone());
-    let dedup_key = provider_delivery_id.filter(|_| dedup);
+    let dedup_key = eval.provider_delivery_id.filter(|_| dedup);
     match commit(
         ingest,
         IngestWrite {
@@ -317,23 +301,6 @@ async fn read_body(mut payload: web::Payload, max: usize) -> Result<Option<Vec<u
         body.extend_from_slice(&chunk);
     }
     Ok(Some(body))
-}
-
-fn read_source(
-    source: Source,
-    header: &dyn Fn(&str) -> Option<String>,
-    body: &Value,
-) -> Option<String> {
-    match source {
-        Source::None => None,
-        Source::Header(names) => names.iter().find_map(|n| header(n)),
-        Source::Body(field) => match body.get(field)? {
-            Value::String(s) => Some(s.clone()),
-            Value::Null => None,
-            other => Some(other.to_string()),
-        },
-    }
-    .filter(|s| !s.is_empty() && s.len() <= 256)
 }
 
 fn new_run(hook: &LoadedHook, delivery: &DeliveryRow, variables: &Map<String, Value>) -> RunRow {

@@ -41,8 +41,10 @@ pub struct LoadedHook {
     pub concurrency: Option<Concurrency>,
     /// 1 + the pipeline's `retries`.
     pub max_attempts: i64,
-    /// Defaults of the pipeline's declared variables.
+    /// Defaults of the pipeline's declared variables (added to a run after the filters).
     pub defaults: Map<String, Value>,
+    /// The pipeline, for its required variables and the test route's warnings.
+    pub pipeline: PipelineSpec,
     source: Source,
 }
 
@@ -183,9 +185,10 @@ fn load(row: IngestHookRow, source: Source, key: &MasterKey) -> Result<LoadedHoo
         compiled,
         secret,
         previous,
-        concurrency: pipeline.concurrency,
+        concurrency: pipeline.concurrency.clone(),
         max_attempts: 1 + pipeline.retries as i64,
         defaults,
+        pipeline,
         source,
     })
 }

@@ -9,7 +9,9 @@
 
 pub mod baseline;
 pub mod body;
+pub mod client_ip;
 pub mod committer;
+pub mod evaluate;
 pub mod handler;
 pub mod hooks;
 pub mod record;

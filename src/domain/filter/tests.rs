@@ -12,18 +12,14 @@ const KNOWN: &[&str] = &[
     "event",
 ];
 
-fn known(name: &str) -> bool {
-    KNOWN.contains(&name)
-}
-
 fn compile(specs: Value) -> CompiledFilters {
     let specs: Vec<FilterSpec> = serde_json::from_value(specs).unwrap();
-    compile_filters(&specs, &known, "settings.filters").unwrap()
+    compile_filters(&specs, KNOWN, "settings.filters").unwrap()
 }
 
 fn errors(specs: Value) -> Vec<(String, String)> {
     let specs: Vec<FilterSpec> = serde_json::from_value(specs).unwrap();
-    compile_filters(&specs, &known, "settings.filters")
+    compile_filters(&specs, KNOWN, "settings.filters")
         .unwrap_err()
         .into_iter()
         .map(|e| (e.field, e.problem))
@@ -78,25 +74,75 @@ fn in_holds_for_any_listed_value() {
 }
 
 #[test]
-fn absent_variables_fail_equals_and_in_but_match_as_empty() {
-    let empty = vars(json!({"missing": null}));
-    let f = compile(json!([{ "variable": "missing", "equals": "" }]));
+fn absent_variables_fail_the_positive_forms_and_pass_the_negated_ones() {
+    let null = vars(json!({"missing": null}));
+    for (op, operand) in [
+        ("equals", json!("")),
+        ("in", json!([""])),
+        ("matches", json!("^$")),
+    ] {
+        let f = compile(json!([{ "variable": "missing", op: operand }]));
+        for v in [&null, &Map::new()] {
+            assert_eq!(
+                f.evaluate(v),
+                Err("filter 0: missing is absent".into()),
+                "{op}"
+            );
+        }
+        let f = compile(json!([{ "variable": "missing", format!("not_{op}"): operand }]));
+        for v in [&null, &Map::new()] {
+            assert_eq!(f.evaluate(v), Ok(()), "not_{op}");
+        }
+    }
+}
+
+#[test]
+fn negated_forms_refuse_what_the_positive_ones_accept() {
+    let f = compile(json!([{ "variable": "source_ref", "not_equals": "main" }]));
+    assert_eq!(f.evaluate(&vars(json!({"source_ref": "dev"}))), Ok(()));
     assert_eq!(
-        f.evaluate(&empty),
-        Err("filter 0: missing is absent".into())
+        f.evaluate(&vars(json!({"source_ref": "main"}))),
+        Err(r#"filter 0: source_ref "main" equals "main" (not_equals)"#.into())
     );
-    let f = compile(json!([{ "variable": "missing", "in": [""] }]));
+    let f = compile(json!([{ "variable": "event", "not_in": ["ping", "issues"] }]));
+    assert_eq!(f.evaluate(&vars(json!({"event": "push"}))), Ok(()));
     assert_eq!(
-        f.evaluate(&Map::new()),
-        Err("filter 0: missing is absent".into())
+        f.evaluate(&vars(json!({"event": "ping"}))),
+        Err(r#"filter 0: event "ping" is one of ["ping", "issues"] (not_in)"#.into())
     );
-    let f = compile(json!([{ "variable": "missing", "matches": "^$" }]));
-    assert_eq!(f.evaluate(&Map::new()), Ok(()));
-    let f = compile(json!([{ "variable": "missing", "matches": "." }]));
+    let f = compile(json!([{ "variable": "source_ref", "not_matches": "^refs/tags/" }]));
     assert_eq!(
-        f.evaluate(&empty),
-        Err(r#"filter 0: missing "" does not match ."#.into())
+        f.evaluate(&vars(json!({"source_ref": "refs/heads/a"}))),
+        Ok(())
     );
+    assert!(f
+        .evaluate(&vars(json!({"source_ref": "refs/tags/v1"})))
+        .is_err());
+}
+
+#[test]
+fn an_exhausted_regex_budget_fails_the_filter_in_either_form() {
+    let long = "a".repeat(10_000);
+    for op in ["matches", "not_matches"] {
+        let f = compile(json!([{ "variable": "source_ref", op: "^(a|aa)+\\1b" }]));
+        let r = f
+            .evaluate(&vars(json!({ "source_ref": long })))
+            .unwrap_err();
+        assert!(r.contains("regex budget exceeded"), "{r}");
+        assert!(r.len() < 200, "{r}");
+    }
+}
+
+#[test]
+fn verdicts_cover_every_filter() {
+    let f = compile(json!([
+        { "variable": "event", "equals": "push" },
+        { "variable": "source_ref", "matches": "^main$" },
+    ]));
+    let v = f.verdicts(&vars(json!({"event": "push", "source_ref": "dev"})));
+    assert_eq!(v.len(), 2);
+    assert!(v[0].passed && v[0].reason.is_none());
+    assert!(!v[1].passed && v[1].reason.as_deref().unwrap().contains("does not match"));
 }
 
 #[test]
@@ -158,7 +204,7 @@ fn every_validation_error_names_its_field() {
         { "variable": "n", "text": "${n}", "equals": 1 },
         { "variable": "nope", "equals": 1 },
         { "variable": "n" },
-        { "variable": "n", "equals": 1, "in": [1], "matches": "x" },
+        { "variable": "n", "equals": 1, "in": [1], "not_matches": "x" },
         { "variable": "n", "matches": "(" },
         { "variable": "n", "in": [] },
         { "text": "${nope} ${n}", "equals": 1 },
@@ -176,7 +222,7 @@ fn every_validation_error_names_its_field() {
             "settings.filters[2].variable",
             "settings.filters[3].equals",
             "settings.filters[4].in",
-            "settings.filters[4].matches",
+            "settings.filters[4].not_matches",
             "settings.filters[5].matches",
             "settings.filters[6].in",
             "settings.filters[7].text",
@@ -187,6 +233,7 @@ fn every_validation_error_names_its_field() {
         ]
     );
     assert!(got[2].1.contains("\"nope\""), "{}", got[2].1);
+    assert!(got[2].1.contains("Known: source_ref"), "{}", got[2].1);
     assert!(
         got[6].1.starts_with("invalid regular expression"),
         "{}",

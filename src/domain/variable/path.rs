@@ -42,6 +42,21 @@ pub fn compile_path(path: &str) -> Result<CompiledPath, String> {
     Ok(CompiledPath::from_query(query))
 }
 
+/// Like [`compile_path`], but the error is only where the parser stopped (a character
+/// position), when it says: hook paths explain their errors themselves (`user_path.rs`).
+pub(super) fn compile_path_raw(path: &str) -> Result<CompiledPath, Option<usize>> {
+    use jsonpath_rust::parser::errors::JsonPathError;
+    match jsonpath_rust::parser::parse_json_path(path) {
+        Ok(query) => Ok(CompiledPath::from_query(query)),
+        Err(JsonPathError::PestError(e)) => Err(Some(match e.location {
+            pest::error::InputLocation::Pos(p) => p,
+            pest::error::InputLocation::Span((p, _)) => p,
+        })
+        .map(|byte| path[..byte.min(path.len())].chars().count())),
+        Err(_) => Err(None),
+    }
+}
+
 impl CompiledPath {
     fn from_query(query: JpQuery) -> Self {
         let singular = query
