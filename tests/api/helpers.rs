@@ -126,7 +126,19 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
 
 /// Starts another app process-equivalent on an existing database (scale-out tests).
 pub async fn start_on(database_url: &str, master_key: &str) -> TestApp {
-    let settings = test_settings(database_url, master_key);
+    start_with(test_settings(database_url, master_key)).await
+}
+
+/// Starts an app with these settings (made by `test_settings`, then changed by the test).
+pub async fn start_with(settings: Settings) -> TestApp {
+    let database_url = settings.database_url.clone();
+    let master_key = settings
+        .master_key
+        .as_ref()
+        .map(|k| k.expose_secret().to_string())
+        .unwrap_or_default();
+    let database_url = database_url.as_str();
+    let master_key = master_key.as_str();
     let application = Application::build(settings, true).await.expect("build app");
     let address = format!("http://127.0.0.1:{}", application.port());
     let store = application.store();
