@@ -45,14 +45,15 @@ pub fn check_name(field: &str, name: &str) -> Result<(), FieldError> {
     }
 }
 
-/// The candidate closest to `word` (by edit distance, case-insensitive), when one is close
+/// The candidate closest to `word` (by edit distance counting a swap of two neighbours as one
+/// edit, case-insensitive), when one is close
 /// enough to be a likely typo: at most a third of the word's length, and at least 1, away.
 pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let word_lc = word.to_ascii_lowercase();
     let limit = (word.chars().count() / 3).max(1);
     candidates
         .into_iter()
-        .map(|c| (strsim::levenshtein(&word_lc, &c.to_ascii_lowercase()), c))
+        .map(|c| (strsim::osa_distance(&word_lc, &c.to_ascii_lowercase()), c))
         .filter(|(d, c)| *d <= limit || c.starts_with(word) || word.starts_with(c))
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)

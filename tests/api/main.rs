@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod allowed_ips;
 mod cli;
 mod contract;
 mod crash;
@@ -22,3 +23,4 @@ mod provider_recipes;
 mod roles;
 mod runner_processes;
 mod runs;
+mod strict_bodies;
