@@ -1,4 +1,5 @@
-//! The command line: `hookgate serve | worker | migrate | project create | token create | send`.
+//! The command line: `hookgate serve | worker | migrate | project create | token create | send |
+//! test-hook`.
 //! Each command that talks to a server over HTTP has its own file beside this one.
 
 use std::path::PathBuf;
@@ -14,6 +15,7 @@ use crate::startup::Application;
 use crate::store;
 
 mod send;
+mod test_hook;
 
 /// hookgate: verify incoming webhooks, commit them as pipeline runs, run them, notify.
 #[derive(Debug, Parser)]
@@ -53,8 +55,12 @@ pub enum Command {
         #[arg(long, default_value = "github")]
         provider: String,
         /// The hook's secret (or set HOOKGATE_SEND_SECRET, which keeps it out of shell history).
+        /// An empty secret is refused.
         #[arg(long, env = "HOOKGATE_SEND_SECRET", hide_env_values = true)]
-        secret: String,
+        secret: Option<String>,
+        /// Send without a signature (for a hook with `requires_secret: false`).
+        #[arg(long)]
+        unsigned: bool,
         /// The event name sent in the provider's event header (e.g. push).
         #[arg(long)]
         event: Option<String>,
@@ -63,6 +69,30 @@ pub enum Command {
         delivery_id: Option<String>,
         /// The JSON payload file.
         file: PathBuf,
+    },
+    /// Show what a hook would do with a payload (verification, variables, filters), with
+    /// nothing stored and nothing run.
+    TestHook {
+        /// The hook id (`hk_…`).
+        hook: String,
+        /// The JSON payload file.
+        file: PathBuf,
+        /// The event name, sent in the provider's event header (e.g. push).
+        #[arg(long)]
+        event: Option<String>,
+        /// The hook's secret: sign the payload so the signature check runs too (or set
+        /// HOOKGATE_SEND_SECRET). Without it only the rules are tested.
+        #[arg(long, env = "HOOKGATE_SEND_SECRET", hide_env_values = true)]
+        secret: Option<String>,
+        /// The query string, without `?`.
+        #[arg(long)]
+        query: Option<String>,
+        /// The hookgate server.
+        #[arg(long, env = "HOOKGATE_SERVER", default_value = "http://127.0.0.1:8080")]
+        server: String,
+        /// An API token of the hook's project, member or above.
+        #[arg(long, env = "HOOKGATE_TOKEN", hide_env_values = true)]
+        token: String,
     },
 }
 
@@ -98,6 +128,7 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             url,
             provider,
             secret,
+            unsigned,
             event,
             delivery_id,
             file,
@@ -105,11 +136,32 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             send::send(
                 &url,
                 &provider,
-                &secret,
+                secret.as_deref(),
+                unsigned,
                 event.as_deref(),
                 delivery_id,
                 &file,
             )
+            .await?
+        }
+        Command::TestHook {
+            hook,
+            file,
+            event,
+            secret,
+            query,
+            server,
+            token,
+        } => {
+            test_hook::test_hook(test_hook::TestHook {
+                server: &server,
+                token: &token,
+                hook: &hook,
+                file: &file,
+                event: event.as_deref(),
+                secret: secret.as_deref(),
+                query: query.as_deref(),
+            })
             .await?
         }
         Command::Worker => crate::startup::run_workers_only(settings).await?,

@@ -4,6 +4,7 @@ mod helpers;
 
 mod allowed_ips;
 mod cli;
+mod cli_rules;
 mod contract;
 mod crash;
 mod crash_support;
