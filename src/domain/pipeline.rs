@@ -382,7 +382,14 @@ fn check_template(field: &str, text: &str, known: &HashSet<&str>, errors: &mut V
         Ok(names) => {
             for n in names {
                 if !n.starts_with("secrets.") && !known.contains(n) {
-                    errors.push(FieldError::new(field, format!("unknown variable ${{{n}}}")));
+                    let mut names: Vec<&str> = known.iter().copied().collect();
+                    names.sort_unstable();
+                    let mut problem = format!("unknown variable ${{{n}}}");
+                    if let Some(best) = super::closest(n, names.iter().copied()) {
+                        problem.push_str(&format!("; did you mean ${{{best}}}?"));
+                    }
+                    problem.push_str(&format!(" Known: {}", names.join(", ")));
+                    errors.push(FieldError::new(field, problem));
                 }
             }
         }
@@ -443,6 +450,15 @@ mod tests {
             assert!(fields.iter().any(|x| x == f), "{f} not in {fields:?}");
         }
         assert!(!fields.iter().any(|x| x == "steps[0].args[1]"));
+        let p = spec(json!({ "name": "x", "variables": [{"name": "source_ref"}],
+                    "steps": [{ "name": "a", "action": "command", "program": "echo", "args": ["${sourceref}"] }] }));
+        let problem = &p.validate(&HashSet::new())[0].problem;
+        assert!(
+            problem
+                .starts_with("unknown variable ${sourceref}; did you mean ${source_ref}? Known: "),
+            "{problem}"
+        );
+        assert!(problem.contains("pipeline_name"), "{problem}");
     }
 
     #[test]

@@ -42,8 +42,9 @@ pub struct Evaluation {
     /// The sender's delivery id (dedup key), when the provider has one.
     pub provider_delivery_id: Option<String>,
     pub event: Option<String>,
-    /// What the filters read (built-ins and the hook's variables); `None` when parsing or
-    /// extraction failed.
+    /// What the filters read (built-ins and the hook's variables), when the delivery was
+    /// ignored, or always with `explain`; for a run refused for a missing required pipeline
+    /// variable, the run's variables. `None` when parsing or extraction failed.
     pub delivery_vars: Option<Map<String, Value>>,
     /// With `explain`: body paths that selected nothing in this payload.
     pub unmatched_paths: Vec<String>,
@@ -123,11 +124,13 @@ pub fn evaluate(
             return eval;
         }
     }
-    eval.delivery_vars = Some(variables.clone());
-
     if let Err(reason) = hook.compiled.filters.evaluate(&variables) {
         eval.outcome = Outcome::Ignored(reason);
+        eval.delivery_vars = Some(variables);
         return eval;
+    }
+    if explain {
+        eval.delivery_vars = Some(variables.clone());
     }
     // Only now the pipeline's defaults: they make a run complete, never a filter pass.
     for (name, value) in &hook.defaults {
@@ -136,11 +139,12 @@ pub fn evaluate(
         }
     }
     let missing = hook.pipeline.missing_required(&variables);
-    eval.outcome = if missing.is_empty() {
-        Outcome::Run(variables)
+    if missing.is_empty() {
+        eval.outcome = Outcome::Run(variables);
     } else {
-        Outcome::Refused(invalid_variables(&missing), Some(missing))
-    };
+        eval.outcome = Outcome::Refused(invalid_variables(&missing), Some(missing));
+        eval.delivery_vars.get_or_insert(variables);
+    }
     eval
 }
 
