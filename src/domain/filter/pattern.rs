@@ -14,9 +14,9 @@
 //! reason `regex budget exceeded` (fail closed, also for `not_matches`).
 
 /// Backtracking steps one evaluation of a fancy pattern may take.
-pub const BACKTRACK_LIMIT: usize = 100_000;
+pub const BACKTRACK_LIMIT: usize = 20_000;
 /// Longest input, in bytes, a fancy pattern is run on.
-pub const FANCY_MAX_INPUT: usize = 2048;
+pub const FANCY_MAX_INPUT: usize = 1024;
 /// Bounds the compiled size of a user-supplied regex so a hook cannot make the server
 /// spend unbounded memory.
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
