@@ -246,7 +246,11 @@ fn new_secret(
 
 /// Create an incoming hook (member). The answer holds `url` and the plain `secret`, the only time.
 #[utoipa::path(post, path = "/api/v1/pipelines/{pl}/hooks/incoming", tag = "hooks", request_body = HookIn,
-    responses((status = 201, body = HookOut), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 201, body = HookOut),
+        (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
+        (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
+        (status = 413, body = crate::error::ErrorBody), (status = 415, body = crate::error::ErrorBody),
+        (status = 422, body = crate::error::ErrorBody), (status = 503, body = crate::error::ErrorBody)))]
 #[post("/pipelines/{pl}/hooks/incoming")]
 pub async fn create(
     state: web::Data<AppState>,
@@ -312,7 +316,8 @@ pub async fn create(
 }
 
 /// List a pipeline's hooks, secrets masked.
-#[utoipa::path(get, path = "/api/v1/pipelines/{pl}/hooks", tag = "hooks", responses((status = 200, body = PipelineHooks)))]
+#[utoipa::path(get, path = "/api/v1/pipelines/{pl}/hooks", tag = "hooks",
+    responses((status = 200, body = PipelineHooks), (status = 401, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 503, body = crate::error::ErrorBody)))]
 #[get("/pipelines/{pl}/hooks")]
 pub async fn list(
     state: web::Data<AppState>,
@@ -336,7 +341,8 @@ pub async fn list(
 }
 
 /// Read a hook (incoming `hk_…` or outgoing `oh_…`), secret masked.
-#[utoipa::path(get, path = "/api/v1/hooks/{hk}", tag = "hooks", responses((status = 200, body = HookOut), (status = 404, body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/hooks/{hk}", tag = "hooks",
+    responses((status = 200, body = HookOut), (status = 401, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 503, body = crate::error::ErrorBody)))]
 #[get("/hooks/{hk}")]
 pub async fn get_one(
     state: web::Data<AppState>,
@@ -353,7 +359,11 @@ pub async fn get_one(
 /// Change a hook (member), including `is_active`. An outgoing hook (`oh_…`) takes an
 /// `OutgoingPatch`.
 #[utoipa::path(patch, path = "/api/v1/hooks/{hk}", tag = "hooks", request_body = HookPatch,
-    responses((status = 200, body = HookOut), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = HookOut),
+        (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
+        (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
+        (status = 413, body = crate::error::ErrorBody), (status = 415, body = crate::error::ErrorBody),
+        (status = 422, body = crate::error::ErrorBody), (status = 503, body = crate::error::ErrorBody)))]
 #[patch("/hooks/{hk}")]
 pub async fn update(
     state: web::Data<AppState>,
@@ -405,7 +415,8 @@ pub async fn update(
 }
 
 /// Delete a hook (member); its URL answers 404 from then on.
-#[utoipa::path(delete, path = "/api/v1/hooks/{hk}", tag = "hooks", responses((status = 204), (status = 404, body = crate::error::ErrorBody)))]
+#[utoipa::path(delete, path = "/api/v1/hooks/{hk}", tag = "hooks",
+    responses((status = 204), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 503, body = crate::error::ErrorBody)))]
 #[delete("/hooks/{hk}")]
 pub async fn remove(
     state: web::Data<AppState>,
@@ -423,7 +434,11 @@ pub async fn remove(
 /// Rotate a hook's secret (member). The new secret is shown once; the old one still verifies
 /// for `grace_period_secs`.
 #[utoipa::path(post, path = "/api/v1/hooks/{hk}/rotate-secret", tag = "hooks", request_body = RotateIn,
-    responses((status = 200, body = HookOut), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = HookOut),
+        (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
+        (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
+        (status = 413, body = crate::error::ErrorBody), (status = 415, body = crate::error::ErrorBody),
+        (status = 422, body = crate::error::ErrorBody), (status = 503, body = crate::error::ErrorBody)))]
 #[post("/hooks/{hk}/rotate-secret")]
 pub async fn rotate(
     state: web::Data<AppState>,

@@ -30,9 +30,11 @@ pub struct HookSettings {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct HookConfig {
     pub requires_secret: bool,
-    /// `generic`: `sha1`, `sha256` or `sha512`.
+    /// `generic`: `sha1`, `sha256` or `sha512`. Absent from a preset hook's reads.
+    #[schema(required = false)]
     pub secret_algorithm: String,
-    /// `generic`: the header carrying the signature.
+    /// `generic`: the header carrying the signature. Absent from a preset hook's reads.
+    #[schema(required = false)]
     pub secret_header_name: String,
     /// Free text carried into every run as `${action_type}` (e.g. `deploy`).
     pub action_type: String,

@@ -16,6 +16,7 @@ on_both_backends!(
     jenkins_gwt_rules_are_accepted_and_bad_paths_explained,
     the_test_route_shows_what_ingest_would_do_and_stores_nothing,
     presets_read_back_without_the_generic_fields,
+    the_openapi_document_describes_the_new_fields_and_route,
 );
 
 /// A project, a member token and a pipeline made from `spec` (`name` filled in).
@@ -418,4 +419,26 @@ async fn presets_read_back_without_the_generic_fields(app: TestApp) {
         .await;
     assert_eq!(g["secret_header_name"], "x-hub-signature-256", "{g}");
     assert_eq!(g["secret_algorithm"], "sha256", "{g}");
+}
+
+async fn the_openapi_document_describes_the_new_fields_and_route(app: TestApp) {
+    let doc: Value = app
+        .client
+        .get(format!("{}/api/openapi.json", app.address))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let test = &doc["paths"]["/api/v1/hooks/{hk}/test"]["post"];
+    for status in ["200", "400", "401", "403", "404", "422", "503"] {
+        assert!(test["responses"][status].is_object(), "{status}: {test}");
+    }
+    let schemas = &doc["components"]["schemas"];
+    assert!(schemas["HookIn"]["properties"]["allowed_ips"].is_object());
+    for op in ["not_equals", "not_in", "not_matches"] {
+        assert!(schemas["FilterSpec"]["properties"][op].is_object(), "{op}");
+    }
+    assert!(schemas["HookTestOut"]["properties"]["unmatched_paths"].is_object());
 }
