@@ -9,7 +9,10 @@ use crate::helpers::TestApp;
 use crate::ingest_support::{create_hook, fixture, random_id, send, send_signed};
 use crate::on_both_backends;
 
-on_both_backends!(every_recipe_answers_its_providers_first_event);
+on_both_backends!(
+    every_recipe_answers_its_providers_first_event,
+    the_ported_adnanh_and_jenkins_rules_work_as_documented
+);
 
 /// A preset, its first event's body (`None` when the fixture is absent), the event header's
 /// value, and the status the recipe answers.
@@ -126,5 +129,112 @@ async fn every_recipe_answers_its_providers_first_event(app: TestApp) {
             (_, 200) => assert_eq!(answer.json["ignored"], true, "{provider}: {answer}"),
             _ => assert!(answer.json["run_id"].is_string(), "{provider}: {answer}"),
         }
+    }
+}
+
+/// The "Coming from adnanh/webhook or Jenkins GWT" section of docs/providers.md.
+fn porting_section() -> &'static str {
+    let page = include_str!("../../docs/providers.md");
+    let start = page
+        .find("## Coming from adnanh/webhook or Jenkins GWT")
+        .expect("the porting section");
+    &page[start..]
+}
+
+/// The `-d '…'` bodies of the section's `curl`s, in order.
+fn curl_bodies(section: &str) -> Vec<Value> {
+    section
+        .split("-d '")
+        .skip(1)
+        .map(|rest| {
+            let end = rest.find('\'').expect("the body's closing quote");
+            serde_json::from_str(&rest[..end]).unwrap_or_else(|e| panic!("{e}: {}", &rest[..end]))
+        })
+        .collect()
+}
+
+/// A GitHub-shaped push.
+fn push(git_ref: &str, before: &str, after: &str, pusher: &str) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "ref": git_ref, "before": before, "after": after,
+        "head_commit": { "id": after },
+        "commits": [{ "added": ["a.txt"], "modified": ["m.txt"], "removed": [] }],
+        "pusher": { "name": pusher } }))
+    .unwrap()
+}
+
+async fn the_ported_adnanh_and_jenkins_rules_work_as_documented(app: TestApp) {
+    let section = porting_section();
+    let prj = app
+        .project(&format!("porting-{}", rand::random::<u32>()))
+        .await;
+    let bodies = curl_bodies(section);
+    assert_eq!(bodies.len(), 2, "a pipeline and a hook");
+    let (s, pl) = app
+        .post(
+            &format!("/api/v1/projects/{prj}/pipelines"),
+            &app.admin_token,
+            bodies[0].clone(),
+        )
+        .await;
+    assert_eq!(s, 201, "{pl}");
+    let pl = pl["id"].as_str().unwrap().to_string();
+    let adnanh = create_hook(&app, &pl, bodies[1].clone()).await;
+    let (sha_a, sha_b, zeros) = ("a".repeat(40), "b".repeat(40), "0".repeat(40));
+    let a = send_signed(
+        &app,
+        &adnanh,
+        &push("refs/heads/main", &sha_a, &sha_b, "ana"),
+        None,
+        Some("push"),
+    )
+    .await;
+    assert_eq!(a.status, 202, "{a}");
+    let a = send_signed(
+        &app,
+        &adnanh,
+        &push("refs/heads/main", &sha_a, &sha_b, "dependabot[bot]"),
+        None,
+        Some("push"),
+    )
+    .await;
+    assert_eq!((a.status, &a.json["ignored"]), (200, &json!(true)), "{a}");
+
+    let start = section
+        .find("```json\n{ \"name\": \"develop\"")
+        .expect("the GWT hook")
+        + 8;
+    let end = start + section[start..].find("```").unwrap();
+    let gwt: Value = serde_json::from_str(&section[start..end]).expect("the GWT hook is JSON");
+    let gwt = create_hook(&app, &pl, gwt).await;
+    let a = send_signed(
+        &app,
+        &gwt,
+        &push("refs/heads/develop", &sha_a, &sha_b, "ana"),
+        None,
+        Some("push"),
+    )
+    .await;
+    // The pipeline needs `commit`, which this hook does not read: refused, naming it.
+    assert_eq!(a.status, 422, "{a}");
+    assert_eq!(a.json["details"][0]["name"], "commit", "{a}");
+    for (before, after, pusher) in [
+        (&zeros, &sha_b, "ana"),
+        (&sha_a, &zeros, "ana"),
+        (&sha_a, &sha_b, "jenkins"),
+    ] {
+        let a = send_signed(
+            &app,
+            &gwt,
+            &push("refs/heads/develop", before, after, pusher),
+            None,
+            Some("push"),
+        )
+        .await;
+        assert_eq!(
+            (a.status, &a.json["ignored"]),
+            (200, &json!(true)),
+            "{pusher} {a}"
+        );
     }
 }
