@@ -100,13 +100,9 @@ pub async fn receive(
             None,
         ));
     };
-    if !hook.is_active {
-        let err = ApiError::new(
-            StatusCode::FORBIDDEN,
-            "hook_inactive",
-            "this hook is not active",
-        );
-        return Err(reject_unverified(
+    // Refusals before the signature is known to be good: recorded within the failure budget.
+    let unverified = |err: ApiError, verification: Option<Value>| {
+        reject_unverified(
             &ingest,
             &hook,
             &req,
@@ -114,37 +110,19 @@ pub async fn receive(
             received_at,
             &body,
             err,
-            None,
-        ));
+            verification,
+        )
+    };
+    if !hook.is_active {
+        let err = ApiError::new(
+            StatusCode::FORBIDDEN,
+            "hook_inactive",
+            "this hook is not active",
+        );
+        return Err(unverified(err, None));
     }
-
-    if !hook.compiled.allowed_ips.is_empty() {
-        let all = |name: &str| -> Vec<String> {
-            req.headers()
-                .get_all(name)
-                .filter_map(|v| v.to_str().ok().map(str::to_string))
-                .collect()
-        };
-        let peer = req.peer_addr().map(|a| a.ip());
-        let ip = client_ip(peer, &app.settings.trusted_proxies, &all);
-        if !ip.is_some_and(|ip| is_trusted(ip, &hook.compiled.allowed_ips)) {
-            let from = ip.map_or("an unknown address".to_string(), |ip| ip.to_string());
-            let err = ApiError::new(
-                StatusCode::FORBIDDEN,
-                "ip_not_allowed",
-                format!("requests from {from} are not in this hook's allowed_ips"),
-            );
-            return Err(reject_unverified(
-                &ingest,
-                &hook,
-                &req,
-                &delivery_id,
-                received_at,
-                &body,
-                err,
-                None,
-            ));
-        }
+    if let Some(err) = address_refusal(&req, &app.settings.trusted_proxies, &hook) {
+        return Err(unverified(err, None));
     }
 
     let header = |name: &str| {
@@ -155,18 +133,7 @@ pub async fn receive(
     };
     let verification = match check_signature(&hook, &header, &body, received_at) {
         Ok(v) => v,
-        Err((err, outcome)) => {
-            return Err(reject_unverified(
-                &ingest,
-                &hook,
-                &req,
-                &delivery_id,
-                received_at,
-                &body,
-                err,
-                Some(outcome),
-            ));
-        }
+        Err((err, outcome)) => return Err(unverified(err, Some(outcome))),
     };
 
     let mut delivery = new_delivery(&delivery_id, &hook, &req, received_at, &body, true);
@@ -196,6 +163,34 @@ pub async fn receive(
         body: &body,
     };
     accept(&app, &ingest, &hook, delivery, incoming, true).await
+}
+
+/// `403 ip_not_allowed` when the hook has `allowed_ips` and the client address (the TCP peer, or
+/// what a trusted proxy forwards) is not in them.
+fn address_refusal(
+    req: &HttpRequest,
+    trusted_proxies: &[ipnet::IpNet],
+    hook: &LoadedHook,
+) -> Option<ApiError> {
+    if hook.compiled.allowed_ips.is_empty() {
+        return None;
+    }
+    let all = |name: &str| -> Vec<String> {
+        req.headers()
+            .get_all(name)
+            .filter_map(|v| v.to_str().ok().map(str::to_string))
+            .collect()
+    };
+    let ip = client_ip(req.peer_addr().map(|a| a.ip()), trusted_proxies, &all);
+    if ip.is_some_and(|ip| is_trusted(ip, &hook.compiled.allowed_ips)) {
+        return None;
+    }
+    let from = ip.map_or("an unknown address".to_string(), |ip| ip.to_string());
+    Some(ApiError::new(
+        StatusCode::FORBIDDEN,
+        "ip_not_allowed",
+        format!("requests from {from} are not in this hook's allowed_ips"),
+    ))
 }
 
 /// The signature check of SPEC §4 (current secret, and the previous one during a rotation's
