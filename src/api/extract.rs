@@ -156,14 +156,18 @@ fn shape_error(path: String, e: serde_json::Error) -> ApiError {
             }
             (field, problem)
         }
-        None => (
-            if path == "." {
-                "body".to_string()
-            } else {
-                path
-            },
-            without_values(message),
-        ),
+        None => match missing_field(message) {
+            // The path stops at the object that lacks the field; name the field itself.
+            Some(name) => (join_path(&path, name), format!("{name:?} is required")),
+            None => (
+                if path == "." {
+                    "body".to_string()
+                } else {
+                    path
+                },
+                without_values(message),
+            ),
+        },
     };
     ApiError::validation(vec![FieldError::new(field, problem)])
 }
@@ -179,6 +183,11 @@ fn unknown_field(message: &str) -> Option<(String, Vec<String>)> {
         .map(str::to_string)
         .collect();
     Some((name.to_string(), known))
+}
+
+/// `missing field `name`` → "name".
+fn missing_field(message: &str) -> Option<&str> {
+    message.strip_prefix("missing field `")?.split('`').next()
 }
 
 /// serde_path_to_error's path stops at the object that refused the field; add the field.
@@ -317,6 +326,20 @@ mod tests {
         assert!(!problem.contains("ten"), "{problem}");
         let e = from_slice::<Outer>(b"{").unwrap_err();
         assert_eq!(e.status.as_u16(), 400);
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Needs {
+            steps: Vec<Named>,
+        }
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Named {
+            name: String,
+        }
+        let e = from_slice::<Needs>(br#"{"steps": [{}]}"#).unwrap_err();
+        let details = e.details.clone().unwrap();
+        assert_eq!(details[0]["field"], "steps[0].name", "{details}");
+        assert_eq!(details[0]["problem"], "\"name\" is required", "{details}");
     }
 
     #[test]

@@ -53,6 +53,7 @@ pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
     let limit = (word.chars().count() / 3).max(1);
     candidates
         .into_iter()
+        .filter(|c| !c.is_empty())
         .map(|c| (strsim::osa_distance(&word_lc, &c.to_ascii_lowercase()), c))
         .filter(|(d, c)| *d <= limit || c.starts_with(word) || word.starts_with(c))
         .min_by_key(|(d, _)| *d)
