@@ -10,6 +10,7 @@ mod crash;
 mod crash_support;
 mod deliveries;
 mod hook_rules;
+mod hook_test_route;
 mod hooks;
 mod ingest;
 mod ingest_flow;

@@ -35,9 +35,12 @@ pub fn recipe(provider: &str) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{provider} recipe: {e}\n{text}"))
 }
 
-/// A file of `../shared/fixtures/`, or `None` (saying so) when that folder is absent.
+/// A file of `../shared/fixtures/` (or of `$HOOKGATE_TEST_SHARED_DIR/fixtures/`, for a
+/// checkout that is not beside `shared/`), or `None` (saying so) when it is absent.
 pub fn shared_fixture(rel: &str) -> Option<Vec<u8>> {
-    let path = format!("{}/../shared/fixtures/{rel}", env!("CARGO_MANIFEST_DIR"));
+    let shared = std::env::var("HOOKGATE_TEST_SHARED_DIR")
+        .unwrap_or_else(|_| format!("{}/../shared", env!("CARGO_MANIFEST_DIR")));
+    let path = format!("{shared}/fixtures/{rel}");
     match std::fs::read(&path) {
         Ok(b) => Some(b),
         Err(_) => {
