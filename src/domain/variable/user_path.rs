@@ -155,6 +155,7 @@ fn quote_odd_names(text: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::strategy::Strategy;
     use serde_json::json;
 
     #[test]
@@ -179,6 +180,33 @@ mod tests {
                 .collect();
         got.sort();
         assert_eq!(got, vec!["a", "m", "n", "r"]);
+    }
+
+    proptest::proptest! {
+        /// An RFC 9535 path without Jayway's `.[` is left as it is; with it, each `.[` selects
+        /// what `[` selects.
+        #[test]
+        fn normalize_only_rewrites_the_jayway_form(
+            steps in proptest::collection::vec(
+                proptest::prop_oneof!["[a-c]".prop_map(|k| format!(".{k}")),
+                    "[a-c.\\[]{1,3}".prop_map(|k| format!("['{k}']")),
+                    (0usize..3).prop_map(|i| format!("[{i}]")),
+                    proptest::strategy::Just("[*]".to_string()),
+                    proptest::strategy::Just("..a".to_string())], 0..5),
+            jayway in proptest::collection::vec(proptest::bool::ANY, 5),
+        ) {
+            let rfc = format!("${}", steps.concat());
+            proptest::prop_assert_eq!(normalize(&rfc), rfc.clone());
+            let written: String = steps
+                .iter()
+                .zip(&jayway)
+                .map(|(s, j)| if *j && s.starts_with('[') { format!(".{s}") } else { s.clone() })
+                .collect();
+            let doc = json!({"a": [{"b": 1, "a.[": 2}, {"c": [3]}], "b": {"a": {"a": 4}}});
+            if let (Ok(w), Ok(r)) = (compile_user_path(&format!("${written}")), compile_user_path(&rfc)) {
+                proptest::prop_assert_eq!(w.query(&doc), r.query(&doc));
+            }
+        }
     }
 
     #[test]
