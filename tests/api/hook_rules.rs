@@ -206,7 +206,7 @@ async fn variables_the_hook_leaves_unset_are_warned_about_and_required_ones_refu
 }
 
 async fn the_github_recipe_answers_its_ping_200_ignored(app: TestApp) {
-    let Some(ping) = crate::provider_recipes::shared_fixture("github/ping/payload.json") else {
+    let Some(ping) = crate::ingest_support::shared_fixture("github/ping/payload.json") else {
         return;
     };
     let (pl, _) = pipeline(&app, readme_pipeline()).await;

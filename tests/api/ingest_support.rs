@@ -58,16 +58,19 @@ pub fn fixture(rel: &str) -> Vec<u8> {
 
 /// The real GitHub push payload from `../shared/fixtures/`, or `None` (saying so) when absent.
 pub fn github_push_payload() -> Option<Vec<u8>> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/fixtures/github/push/payload.json"
-    );
-    match std::fs::read(path) {
+    shared_fixture("github/push/payload.json")
+}
+
+/// A file of `../shared/fixtures/` (or of `$HOOKGATE_TEST_SHARED_DIR/fixtures/`, for a
+/// checkout that is not beside `shared/`), or `None` (saying so) when it is absent.
+pub fn shared_fixture(rel: &str) -> Option<Vec<u8>> {
+    let shared = std::env::var("HOOKGATE_TEST_SHARED_DIR")
+        .unwrap_or_else(|_| format!("{}/../shared", env!("CARGO_MANIFEST_DIR")));
+    let path = format!("{shared}/fixtures/{rel}");
+    match std::fs::read(&path) {
         Ok(bytes) => Some(bytes),
         Err(_) => {
-            crate::helpers::skip(&format!(
-                "{path} is absent (no shared/ folder next to the project)"
-            ));
+            crate::helpers::skip(&format!("{path} is absent (no shared/ folder)"));
             None
         }
     }

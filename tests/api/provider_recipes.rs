@@ -6,7 +6,7 @@ use hookgate::ingest::signature::{sign, Provider, VerifyConfig};
 use serde_json::{json, Value};
 
 use crate::helpers::TestApp;
-use crate::ingest_support::{create_hook, fixture, random_id, send, send_signed};
+use crate::ingest_support::{create_hook, fixture, random_id, send, send_signed, shared_fixture};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -33,21 +33,6 @@ pub fn recipe(provider: &str) -> Value {
         section[start..end].replace("\"whsec_…\"", "\"whsec_recipe-test-secret-0123456789\"");
     let text = text.replace("\"…\"", "\"recipe-test-secret-0123456789abcdef\"");
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{provider} recipe: {e}\n{text}"))
-}
-
-/// A file of `../shared/fixtures/` (or of `$HOOKGATE_TEST_SHARED_DIR/fixtures/`, for a
-/// checkout that is not beside `shared/`), or `None` (saying so) when it is absent.
-pub fn shared_fixture(rel: &str) -> Option<Vec<u8>> {
-    let shared = std::env::var("HOOKGATE_TEST_SHARED_DIR")
-        .unwrap_or_else(|_| format!("{}/../shared", env!("CARGO_MANIFEST_DIR")));
-    let path = format!("{shared}/fixtures/{rel}");
-    match std::fs::read(&path) {
-        Ok(b) => Some(b),
-        Err(_) => {
-            crate::helpers::skip(&format!("{path} is absent (no shared/ folder)"));
-            None
-        }
-    }
 }
 
 async fn every_recipe_answers_its_providers_first_event(app: TestApp) {
