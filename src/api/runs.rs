@@ -335,14 +335,22 @@ pub async fn manual(
     let mut known: HashSet<String> =
         hook_variable_names(state.store.as_ref(), &pipeline.id).await?;
     known.extend(spec.variables.iter().map(|v| v.name.clone()));
+    let mut names: Vec<&str> = known.iter().map(String::as_str).collect();
+    names.sort_unstable();
     let errors: Vec<FieldError> = given
         .keys()
         .filter(|k| !known.contains(*k))
         .map(|k| {
-            FieldError::new(
-                format!("variables.{k}"),
-                "not a variable of this pipeline (declare it in the pipeline's variables)",
-            )
+            let mut problem =
+                "not a variable of this pipeline (declare it in the pipeline's variables)"
+                    .to_string();
+            if let Some(best) = crate::domain::closest(k, names.iter().copied()) {
+                problem.push_str(&format!("; did you mean {best:?}?"));
+            }
+            if !names.is_empty() {
+                problem.push_str(&format!(" Known: {}", names.join(", ")));
+            }
+            FieldError::new(format!("variables.{k}"), problem)
         })
         .collect();
     if !errors.is_empty() {

@@ -203,6 +203,17 @@ async fn variables_the_hook_leaves_unset_are_warned_about_and_required_ones_refu
         .await;
     assert_eq!(s, 422, "{b}");
     assert_eq!(b["details"][0]["field"], "variables.after", "{b}");
+    let (s, b) = app
+        .post(
+            &format!("/api/v1/pipelines/{pl}/runs"),
+            &token,
+            json!({ "variables": { "aftr": "x" } }),
+        )
+        .await;
+    assert_eq!(s, 422, "{b}");
+    assert_eq!(b["details"][0]["field"], "variables.aftr", "{b}");
+    let problem = b["details"][0]["problem"].as_str().unwrap();
+    assert!(problem.contains("did you mean \"after\"?"), "{b}");
 }
 
 async fn the_github_recipe_answers_its_ping_200_ignored(app: TestApp) {
