@@ -10,8 +10,8 @@ use serde::de::DeserializeOwned;
 use crate::domain::FieldError;
 use crate::error::ApiError;
 
-/// Largest management-API body accepted.
-const API_BODY_LIMIT: usize = 1024 * 1024;
+/// Largest management-API body accepted (docs/api.md: 1 MiB); larger is 413 `body_too_large`.
+pub const API_BODY_LIMIT: usize = 1024 * 1024;
 
 /// JSON bodies: syntax errors are 400, wrong shapes 422, other content types 415, too large 413.
 pub fn json_config() -> web::JsonConfig {
@@ -63,27 +63,69 @@ impl<T: DeserializeOwned + Default + 'static> FromRequest for OptionalJson<T> {
             }
             Err(_) => false,
         };
-        let body = web::Bytes::from_request(req, payload);
+        let declared = req
+            .headers()
+            .get(actix_web::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        let payload = payload.take();
         Box::pin(async move {
-            let body = body.await.map_err(|e| {
-                ApiError::bad_request("invalid_body", format!("the body could not be read: {e}"))
-            })?;
+            if declared.is_some_and(|n| n > API_BODY_LIMIT as u64) {
+                return Err(too_large());
+            }
+            let body = read_limited(payload, API_BODY_LIMIT).await?;
             if body.iter().all(u8::is_ascii_whitespace) {
                 return Ok(Self(T::default()));
             }
             if !json_or_none {
                 return Err(json_error(JsonPayloadError::ContentType));
             }
-            if body.len() > API_BODY_LIMIT {
-                return Err(json_error(JsonPayloadError::Overflow {
-                    limit: API_BODY_LIMIT,
-                }));
-            }
             serde_json::from_slice(&body)
                 .map(Self)
                 .map_err(|e| json_error(JsonPayloadError::Deserialize(e)))
         })
     }
+}
+
+fn too_large() -> ApiError {
+    json_error(JsonPayloadError::Overflow {
+        limit: API_BODY_LIMIT,
+    })
+}
+
+/// Reads a body into memory, stopping with 413 as soon as it passes `limit`. (actix-web's
+/// `Bytes` extractor stops at its own default of 256 KiB, with a 400.)
+async fn read_limited(mut payload: Payload, limit: usize) -> Result<web::Bytes, ApiError> {
+    use futures_util::StreamExt;
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::bad_request("invalid_body", format!("the body could not be read: {e}"))
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// Middleware for the management API: a request with a `Content-Encoding` other than
+/// `identity` is 415 `unsupported_media_type`, before any extractor runs. hookgate decodes no
+/// content encoding (ingest refuses them too, in `ingest::handler::accept`, where the refusal is
+/// recorded).
+pub async fn refuse_content_encoding(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    let encoding = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_ENCODING)
+        .map(|v| v.to_str().unwrap_or("(not text)").to_string());
+    if let Err(e) = crate::ingest::body::check_encoding(encoding.as_deref()) {
+        let err = ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, e.code(), e.to_string());
+        return Ok(req.error_response(err));
+    }
+    next.call(req).await.map(|res| res.map_into_boxed_body())
 }
 
 /// serde's "invalid type: integer `123456`, expected a string" repeats the value it refused,

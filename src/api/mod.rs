@@ -43,6 +43,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(health::readyz)
         .service(
             web::scope("/api/v1")
+                .wrap(actix_web::middleware::from_fn(
+                    extract::refuse_content_encoding,
+                ))
                 .configure(projects::routes)
                 .configure(tokens::routes)
                 .configure(pipelines::routes)

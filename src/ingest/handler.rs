@@ -8,7 +8,7 @@ use futures_util::StreamExt;
 use secrecy::ExposeSecret;
 use serde_json::{json, Map, Value};
 
-use super::body::parse_body;
+use super::body::{check_encoding, parse_body};
 use super::committer::Committer;
 use super::hooks::{HookCache, LoadedHook};
 use super::record::{new_delivery, MinuteBudget};
@@ -206,7 +206,10 @@ pub async fn accept(
 ) -> Result<HttpResponse, ApiError> {
     let header = incoming.header;
     let delivery_id = delivery.id.clone();
-    let parsed = match parse_body(incoming.content_type, incoming.body, &hook.compiled.keep) {
+    let encoding = header("content-encoding");
+    let parsed = match check_encoding(encoding.as_deref())
+        .and_then(|()| parse_body(incoming.content_type, incoming.body, &hook.compiled.keep))
+    {
         Ok(v) => v,
         Err(e) => {
             let status = if e.code() == "invalid_body" {

@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod bodies;
 mod cli;
 mod contract;
 mod crash;
@@ -20,3 +21,4 @@ mod projects;
 mod roles;
 mod runner_processes;
 mod runs;
+mod slow_clients;
