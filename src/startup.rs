@@ -5,13 +5,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use actix_web::dev::Server;
-use actix_web::{middleware, web, App, HttpResponse, HttpServer};
+use actix_web::{middleware, web, App, HttpServer};
 use anyhow::{bail, Context};
 
 use crate::api::{self, AppState};
 use crate::config::{DatabaseKind, Settings};
 use crate::crypto::MasterKey;
-use crate::error::ApiError;
 use crate::ingest::committer::Committer;
 use crate::ingest::handler::IngestState;
 use crate::store::{self, Store};
@@ -128,13 +127,7 @@ fn serve(
                     crate::ingest::baseline::routes(cfg);
                 }
             })
-            .default_service(web::to(|| async {
-                Err::<HttpResponse, _>(ApiError::new(
-                    actix_web::http::StatusCode::NOT_FOUND,
-                    "not_found",
-                    "no such route",
-                ))
-            }))
+            .default_service(web::to(api::no_such_route))
     })
     // actix counts connections per worker thread; the setting is the total.
     .max_connections(max_connections.div_ceil(http_workers()))

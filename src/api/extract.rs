@@ -128,6 +128,67 @@ pub async fn refuse_content_encoding(
     next.call(req).await.map(|res| res.map_into_boxed_body())
 }
 
+/// Middleware for the management API: a JSON body's numbers written with a fraction of zero
+/// (`5.0`, `1e3`) are rewritten as integers before any extractor reads them. JSON (and JSON
+/// Schema, which the OpenAPI document uses) does not tell `5.0` from `5`, but serde refuses
+/// `5.0` for an integer field. Other bodies (not JSON, malformed, over the limit) pass
+/// untouched, for the extractor to refuse as usual.
+pub async fn integral_numbers(
+    mut req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    let json = match req.mime_type() {
+        Ok(Some(m)) => {
+            m.essence_str() == "application/json" || m.suffix().is_some_and(|s| s == "json")
+        }
+        _ => false,
+    };
+    if json {
+        let payload = req.take_payload();
+        match read_limited(payload, API_BODY_LIMIT).await {
+            Ok(body) => {
+                let body = with_integral_numbers(body);
+                if let Ok(len) =
+                    actix_web::http::header::HeaderValue::try_from(body.len().to_string())
+                {
+                    req.headers_mut()
+                        .insert(actix_web::http::header::CONTENT_LENGTH, len);
+                }
+                req.set_payload(Payload::from(body));
+            }
+            Err(e) => return Ok(req.error_response(e)),
+        }
+    }
+    next.call(req).await.map(|res| res.map_into_boxed_body())
+}
+
+/// `body` with every integral float rewritten as an integer, when it is JSON with such a
+/// number; otherwise `body` itself.
+fn with_integral_numbers(body: web::Bytes) -> web::Bytes {
+    fn fix(v: &mut serde_json::Value) -> bool {
+        match v {
+            serde_json::Value::Number(n) if n.is_f64() => {
+                let f = n.as_f64().unwrap_or(f64::NAN);
+                let whole = f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15;
+                if whole {
+                    *v = serde_json::Value::from(f as i64);
+                }
+                whole
+            }
+            serde_json::Value::Array(items) => items.iter_mut().fold(false, |c, i| fix(i) | c),
+            serde_json::Value::Object(m) => m.values_mut().fold(false, |c, i| fix(i) | c),
+            _ => false,
+        }
+    }
+    let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        return body;
+    };
+    if !fix(&mut value) {
+        return body;
+    }
+    serde_json::to_vec(&value).map_or(body, web::Bytes::from)
+}
+
 /// serde's "invalid type: integer `123456`, expected a string" repeats the value it refused,
 /// and that value may be a secret sent with the wrong type: keep its kind, drop the value.
 fn without_values(message: &str) -> String {
@@ -155,6 +216,21 @@ pub fn query_config() -> web::QueryConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn integral_floats_become_integers_and_nothing_else_changes() {
+        let fixed = |s: &str| {
+            String::from_utf8(with_integral_numbers(web::Bytes::from(s.to_string())).to_vec())
+                .unwrap()
+        };
+        assert_eq!(
+            fixed(r#"{"a":5.0,"b":[1e3,-2.0],"c":1.5}"#),
+            r#"{"a":5,"b":[1000,-2],"c":1.5}"#
+        );
+        for same in [r#"{"a":5, "b": "5.0"}"#, "{not json", r#"{"a":1e300}"#, ""] {
+            assert_eq!(fixed(same), same);
+        }
+    }
 
     #[test]
     fn refused_values_are_not_repeated() {

@@ -206,6 +206,66 @@ fn inline_strict_parts(schema: &mut Value, originals: &serde_json::Map<String, V
     changed
 }
 
+/// Each documented path with the methods it takes (`GET, POST`), for [`no_such_route`].
+static ROUTES: std::sync::LazyLock<Vec<(actix_web::dev::ResourceDef, String)>> =
+    std::sync::LazyLock::new(|| {
+        let paths = serde_json::to_value(&ApiDoc::openapi().paths).unwrap_or_default();
+        let Some(paths) = paths.as_object() else {
+            return Vec::new();
+        };
+        paths
+            .iter()
+            .map(|(path, item)| {
+                let methods: Vec<String> = item
+                    .as_object()
+                    .into_iter()
+                    .flat_map(|m| m.keys())
+                    .filter(|m| {
+                        matches!(
+                            m.as_str(),
+                            "get" | "put" | "post" | "patch" | "delete" | "head" | "options"
+                        )
+                    })
+                    .map(|m| m.to_ascii_uppercase())
+                    .collect();
+                (
+                    actix_web::dev::ResourceDef::new(path.as_str()),
+                    methods.join(", "),
+                )
+            })
+            .collect()
+    });
+
+/// The answer when no route matched: `405 method_not_allowed` with `Allow` when the path is a
+/// documented one (the method is not), else `404 not_found`.
+pub async fn no_such_route(req: actix_web::HttpRequest) -> actix_web::HttpResponse {
+    use actix_web::http::StatusCode;
+    use actix_web::ResponseError;
+    let allowed = ROUTES
+        .iter()
+        .find(|(def, _)| def.is_match(req.path()))
+        .map(|(_, methods)| methods.clone());
+    match allowed {
+        Some(methods) => {
+            let mut res = crate::error::ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                format!(
+                    "{} is not a method of this route; it takes {methods}",
+                    req.method()
+                ),
+            )
+            .error_response();
+            if let Ok(v) = actix_web::http::header::HeaderValue::try_from(methods) {
+                res.headers_mut().insert(actix_web::http::header::ALLOW, v);
+            }
+            res
+        }
+        None => crate::error::ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+            .error_response(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
