@@ -307,6 +307,34 @@ mod tests {
     }
 
     #[test]
+    fn read_types_are_what_the_handlers_answer() {
+        let doc = document();
+        let schemas = &doc["components"]["schemas"];
+        let logs = &doc["paths"]["/api/v1/runs/{run}/logs"]["get"]["responses"]["200"];
+        assert_eq!(
+            logs.pointer("/content/application~1json/schema/$ref"),
+            Some(&json!("#/components/schemas/RunLogsOut")),
+            "{logs}"
+        );
+        // Defaults and filter values are any JSON: no `type` restricts them.
+        for (schema, field) in [
+            ("PipelineVariable", "default_value"),
+            ("VariableSpec", "default_value"),
+            ("FilterSpec", "equals"),
+        ] {
+            let f = &schemas[schema]["properties"][field];
+            assert!(f.is_object(), "{schema}.{field}: {f}");
+            assert!(f.get("type").is_none(), "{schema}.{field}: {f}");
+        }
+        let status = &schemas["Step"]["properties"]["expect_status"];
+        assert_eq!(
+            (&status["minimum"], &status["maximum"]),
+            (&json!(100), &json!(599)),
+            "{status}"
+        );
+    }
+
+    #[test]
     fn a_flattened_definition_does_not_refuse_its_neighbours() {
         let doc = document();
         let out = &doc["components"]["schemas"]["PipelineOut"];
