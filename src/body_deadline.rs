@@ -139,7 +139,13 @@ pub async fn guard(
     let limits = req
         .app_data::<web::Data<AppState>>()
         .map(|s| s.settings.body_limits());
-    let Some(limits) = limits else {
+    // HTTP/1.1: a request with neither Content-Length nor Transfer-Encoding has no body.
+    let headers = req.headers();
+    let no_body = !headers.contains_key(actix_web::http::header::TRANSFER_ENCODING)
+        && headers
+            .get(actix_web::http::header::CONTENT_LENGTH)
+            .is_none_or(|v| v.as_bytes() == b"0");
+    let (Some(limits), false) = (limits, no_body) else {
         return next.call(req).await.map(|r| r.map_into_boxed_body());
     };
     let tripped = Rc::new(Cell::new(None));
