@@ -47,6 +47,12 @@ pub struct Settings {
     /// Peers whose `X-Forwarded-For` / `Forwarded` is believed when finding a client's address
     /// (`HOOKGATE_TRUSTED_PROXIES`, CIDRs, comma-separated; default none).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Slow clients (SPEC §7): most connections open at once (`HOOKGATE_MAX_CONNECTIONS`).
+    pub max_connections: usize,
+    /// A request body must arrive within this many seconds of its head.
+    pub body_read_timeout_secs: u32,
+    /// …and no slower than this many bytes a second over each 5 s window (0: no rate check).
+    pub body_min_bytes_per_sec: u64,
 }
 
 /// The default retry schedule of outgoing hooks: 5 s, 30 s, 2 min, 15 min, 1 h, 6 h, 12 h
@@ -135,6 +141,9 @@ struct FileSettings {
     bench_endpoints: Option<bool>,
     notify_backoff_secs: Option<serde_json::Value>,
     trusted_proxies: Option<serde_json::Value>,
+    max_connections: Option<usize>,
+    body_read_timeout_secs: Option<u32>,
+    body_min_bytes_per_sec: Option<u64>,
 }
 
 const KEYS: &[&str] = &[
@@ -154,6 +163,9 @@ const KEYS: &[&str] = &[
     "bench_endpoints",
     "notify_backoff_secs",
     "trusted_proxies",
+    "max_connections",
+    "body_read_timeout_secs",
+    "body_min_bytes_per_sec",
 ];
 
 impl Settings {
@@ -286,6 +298,23 @@ impl Settings {
         .map_err(|e| bad(&name("notify_backoff_secs"), e))?;
         let trusted_proxies = parse_proxies(&get("trusted_proxies").unwrap_or_default())
             .map_err(|e| bad(&name("trusted_proxies"), e))?;
+        let max_connections = parse_num(get("max_connections"), 10_000, &name("max_connections"))?;
+        if max_connections == 0 {
+            return Err(bad(&name("max_connections"), "must be more than 0"));
+        }
+        let body_read_timeout_secs = parse_num(
+            get("body_read_timeout_secs"),
+            30,
+            &name("body_read_timeout_secs"),
+        )?;
+        if !(1..=3600).contains(&body_read_timeout_secs) {
+            return Err(bad(&name("body_read_timeout_secs"), "must be 1 to 3600"));
+        }
+        let body_min_bytes_per_sec = parse_num(
+            get("body_min_bytes_per_sec"),
+            1024,
+            &name("body_min_bytes_per_sec"),
+        )?;
         Ok(Settings {
             trusted_proxies,
             listen,
@@ -303,7 +332,19 @@ impl Settings {
             shutdown_grace_secs,
             bench_endpoints,
             notify_backoff,
+            max_connections,
+            body_read_timeout_secs,
+            body_min_bytes_per_sec,
         })
+    }
+
+    /// The limits request bodies are read under (see `body_deadline`).
+    pub fn body_limits(&self) -> crate::body_deadline::BodyLimits {
+        crate::body_deadline::BodyLimits {
+            deadline: std::time::Duration::from_secs(self.body_read_timeout_secs.into()),
+            min_bytes_per_sec: self.body_min_bytes_per_sec,
+            window: crate::body_deadline::RATE_WINDOW,
+        }
     }
 
     /// The kind of database `database_url` names.
@@ -394,6 +435,9 @@ impl serde::Serialize for FileAsMap<'_> {
         m.serialize_entry("bench_endpoints", &f.bench_endpoints)?;
         m.serialize_entry("notify_backoff_secs", &f.notify_backoff_secs)?;
         m.serialize_entry("trusted_proxies", &f.trusted_proxies)?;
+        m.serialize_entry("max_connections", &f.max_connections)?;
+        m.serialize_entry("body_read_timeout_secs", &f.body_read_timeout_secs)?;
+        m.serialize_entry("body_min_bytes_per_sec", &f.body_min_bytes_per_sec)?;
         m.end()
     }
 }
@@ -434,6 +478,9 @@ mod tests {
         assert_eq!(s.max_body_bytes, 5 * 1024 * 1024);
         assert_eq!(s.notify_backoff.len(), 7);
         assert_eq!(s.notify_backoff[6].as_secs(), 43_200);
+        assert_eq!(s.max_connections, 10_000);
+        assert_eq!(s.body_limits().deadline.as_secs(), 30);
+        assert_eq!(s.body_limits().min_bytes_per_sec, 1024);
     }
 
     #[test]

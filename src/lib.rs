@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod api;
+pub mod body_deadline;
 pub mod cli;
 pub mod config;
 pub mod crypto;

@@ -5,13 +5,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use actix_web::dev::Server;
-use actix_web::{middleware, web, App, HttpResponse, HttpServer};
+use actix_web::{middleware, web, App, HttpServer};
 use anyhow::{bail, Context};
 
 use crate::api::{self, AppState};
 use crate::config::{DatabaseKind, Settings};
 use crate::crypto::MasterKey;
-use crate::error::ApiError;
 use crate::ingest::committer::Committer;
 use crate::ingest::handler::IngestState;
 use crate::store::{self, Store};
@@ -114,8 +113,10 @@ fn serve(
     ingest: web::Data<IngestState>,
 ) -> anyhow::Result<Server> {
     let bench = state.settings.bench_endpoints;
+    let max_connections = state.settings.max_connections;
     let server = HttpServer::new(move || {
         App::new()
+            .wrap(middleware::from_fn(crate::body_deadline::guard))
             .wrap(middleware::from_fn(crate::telemetry::request_span))
             .app_data(state.clone())
             .app_data(ingest.clone())
@@ -126,20 +127,25 @@ fn serve(
                     crate::ingest::baseline::routes(cfg);
                 }
             })
-            .default_service(web::to(|| async {
-                Err::<HttpResponse, _>(ApiError::new(
-                    actix_web::http::StatusCode::NOT_FOUND,
-                    "not_found",
-                    "no such route",
-                ))
-            }))
+            .default_service(web::to(api::no_such_route))
     })
+    // actix counts connections per worker thread; the setting is the total.
+    .max_connections(max_connections.div_ceil(http_workers()))
+    // The request head must arrive within 5 s (408 otherwise); the body is `body_deadline`'s.
+    .client_request_timeout(std::time::Duration::from_secs(5))
+    .workers(http_workers())
     .listen(listener)?
     // Signals are handled in `run_until_stopped`, so that Ctrl-C is as graceful as SIGTERM.
     .disable_signals()
     .shutdown_timeout(30)
     .run();
     Ok(server)
+}
+
+/// HTTP worker threads: actix-web's own default, named here so the connection cap can be
+/// divided among them.
+fn http_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// The master key: from `HOOKGATE_MASTER_KEY`; else, with SQLite, from a key file beside the

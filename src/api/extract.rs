@@ -10,8 +10,8 @@ use serde::de::DeserializeOwned;
 use crate::domain::FieldError;
 use crate::error::ApiError;
 
-/// Largest management-API body accepted.
-const API_BODY_LIMIT: usize = 1024 * 1024;
+/// Largest management-API body accepted (docs/api.md: 1 MiB); larger is 413 `body_too_large`.
+pub const API_BODY_LIMIT: usize = 1024 * 1024;
 
 /// JSON bodies: syntax errors are 400, wrong shapes 422, other content types 415, too large 413.
 pub fn json_config() -> web::JsonConfig {
@@ -88,27 +88,31 @@ fn json_or_none(req: &HttpRequest) -> bool {
     }
 }
 
-/// The body's bytes, refused as `web::Json` would: 415 for another type, 413 over the limit.
+/// The body's bytes, refused as `web::Json` would: 415 for another type, 413 over the limit
+/// (before reading, when `Content-Length` says so).
 fn read_json_body(
     req: &HttpRequest,
     payload: &mut Payload,
 ) -> LocalBoxFuture<'static, Result<web::Bytes, ApiError>> {
     let is_json = json_or_none(req);
-    let body = web::Bytes::from_request(req, payload);
+    let declared = declared_length(req);
+    let payload = payload.take();
     Box::pin(async move {
         if !is_json {
             return Err(json_error(JsonPayloadError::ContentType));
         }
-        let body = body.await.map_err(|e| {
-            ApiError::bad_request("invalid_body", format!("the body could not be read: {e}"))
-        })?;
-        if body.len() > API_BODY_LIMIT {
-            return Err(json_error(JsonPayloadError::Overflow {
-                limit: API_BODY_LIMIT,
-            }));
+        if declared.is_some_and(|n| n > API_BODY_LIMIT as u64) {
+            return Err(too_large());
         }
-        Ok(body)
+        read_limited(payload, API_BODY_LIMIT).await
     })
+}
+
+/// The `Content-Length` the request declares, if any.
+fn declared_length(req: &HttpRequest) -> Option<u64> {
+    req.headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
 }
 
 /// Reads a request type from JSON bytes: 400 when it is not JSON, 422 naming the field when
@@ -212,25 +216,125 @@ impl<T: DeserializeOwned + Default + 'static> FromRequest for OptionalJson<T> {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let json_or_none = json_or_none(req);
-        let body = web::Bytes::from_request(req, payload);
+        let declared = declared_length(req);
+        let payload = payload.take();
         Box::pin(async move {
-            let body = body.await.map_err(|e| {
-                ApiError::bad_request("invalid_body", format!("the body could not be read: {e}"))
-            })?;
+            if declared.is_some_and(|n| n > API_BODY_LIMIT as u64) {
+                return Err(too_large());
+            }
+            let body = read_limited(payload, API_BODY_LIMIT).await?;
             if body.iter().all(u8::is_ascii_whitespace) {
                 return Ok(Self(T::default()));
             }
             if !json_or_none {
                 return Err(json_error(JsonPayloadError::ContentType));
             }
-            if body.len() > API_BODY_LIMIT {
-                return Err(json_error(JsonPayloadError::Overflow {
-                    limit: API_BODY_LIMIT,
-                }));
-            }
             from_slice(&body).map(Self)
         })
     }
+}
+
+fn too_large() -> ApiError {
+    json_error(JsonPayloadError::Overflow {
+        limit: API_BODY_LIMIT,
+    })
+}
+
+/// Reads a body into memory, stopping with 413 as soon as it passes `limit`. (actix-web's
+/// `Bytes` extractor stops at its own default of 256 KiB, with a 400.)
+async fn read_limited(mut payload: Payload, limit: usize) -> Result<web::Bytes, ApiError> {
+    use futures_util::StreamExt;
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::bad_request("invalid_body", format!("the body could not be read: {e}"))
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// Middleware for the management API: a request with a `Content-Encoding` other than
+/// `identity` is 415 `unsupported_media_type`, before any extractor runs. hookgate decodes no
+/// content encoding (ingest refuses them too, in `ingest::handler::accept`, where the refusal is
+/// recorded).
+pub async fn refuse_content_encoding(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    let encoding = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_ENCODING)
+        .map(|v| v.to_str().unwrap_or("(not text)").to_string());
+    if let Err(e) = crate::ingest::body::check_encoding(encoding.as_deref()) {
+        let err = ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, e.code(), e.to_string());
+        return Ok(req.error_response(err));
+    }
+    next.call(req).await.map(|res| res.map_into_boxed_body())
+}
+
+/// Middleware for the management API: a JSON body's numbers written with a fraction of zero
+/// (`5.0`, `1e3`) are rewritten as integers before any extractor reads them. JSON (and JSON
+/// Schema, which the OpenAPI document uses) does not tell `5.0` from `5`, but serde refuses
+/// `5.0` for an integer field. Other bodies (not JSON, malformed, over the limit) pass
+/// untouched, for the extractor to refuse as usual.
+pub async fn integral_numbers(
+    mut req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    let json = match req.mime_type() {
+        Ok(Some(m)) => {
+            m.essence_str() == "application/json" || m.suffix().is_some_and(|s| s == "json")
+        }
+        _ => false,
+    };
+    if json {
+        let payload = req.take_payload();
+        match read_limited(payload, API_BODY_LIMIT).await {
+            Ok(body) => {
+                let body = with_integral_numbers(body);
+                if let Ok(len) =
+                    actix_web::http::header::HeaderValue::try_from(body.len().to_string())
+                {
+                    req.headers_mut()
+                        .insert(actix_web::http::header::CONTENT_LENGTH, len);
+                }
+                req.set_payload(Payload::from(body));
+            }
+            Err(e) => return Ok(req.error_response(e)),
+        }
+    }
+    next.call(req).await.map(|res| res.map_into_boxed_body())
+}
+
+/// `body` with every integral float rewritten as an integer, when it is JSON with such a
+/// number; otherwise `body` itself.
+fn with_integral_numbers(body: web::Bytes) -> web::Bytes {
+    fn fix(v: &mut serde_json::Value) -> bool {
+        match v {
+            serde_json::Value::Number(n) if n.is_f64() => {
+                let f = n.as_f64().unwrap_or(f64::NAN);
+                let whole = f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15;
+                if whole {
+                    *v = serde_json::Value::from(f as i64);
+                }
+                whole
+            }
+            serde_json::Value::Array(items) => items.iter_mut().fold(false, |c, i| fix(i) | c),
+            serde_json::Value::Object(m) => m.values_mut().fold(false, |c, i| fix(i) | c),
+            _ => false,
+        }
+    }
+    let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        return body;
+    };
+    if !fix(&mut value) {
+        return body;
+    }
+    serde_json::to_vec(&value).map_or(body, web::Bytes::from)
 }
 
 /// serde's "invalid type: integer `123456`, expected a string" repeats the value it refused,
@@ -340,6 +444,21 @@ mod tests {
         let details = e.details.clone().unwrap();
         assert_eq!(details[0]["field"], "steps[0].name", "{details}");
         assert_eq!(details[0]["problem"], "\"name\" is required", "{details}");
+    }
+
+    #[test]
+    fn integral_floats_become_integers_and_nothing_else_changes() {
+        let fixed = |s: &str| {
+            String::from_utf8(with_integral_numbers(web::Bytes::from(s.to_string())).to_vec())
+                .unwrap()
+        };
+        assert_eq!(
+            fixed(r#"{"a":5.0,"b":[1e3,-2.0],"c":1.5}"#),
+            r#"{"a":5,"b":[1000,-2],"c":1.5}"#
+        );
+        for same in [r#"{"a":5, "b": "5.0"}"#, "{not json", r#"{"a":1e300}"#, ""] {
+            assert_eq!(fixed(same), same);
+        }
     }
 
     #[test]

@@ -24,7 +24,7 @@ use crate::crypto::MasterKey;
 use crate::store::Store;
 
 pub use auth::Auth;
-pub use openapi::ApiDoc;
+pub use openapi::{no_such_route, ApiDoc};
 
 /// What every handler can reach.
 pub struct AppState {
@@ -44,6 +44,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(health::readyz)
         .service(
             web::scope("/api/v1")
+                .wrap(actix_web::middleware::from_fn(extract::integral_numbers))
+                .wrap(actix_web::middleware::from_fn(
+                    extract::refuse_content_encoding,
+                ))
                 .configure(projects::routes)
                 .configure(tokens::routes)
                 .configure(pipelines::routes)

@@ -136,8 +136,15 @@ pub struct StepLogOut {
     pub log: String,
 }
 
+/// A run's step logs, in step order.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunLogsOut {
+    pub run_id: String,
+    pub steps: Vec<StepLogOut>,
+}
+
 /// Read a run's step logs.
-#[utoipa::path(get, path = "/api/v1/runs/{run}/logs", tag = "runs", responses((status = 200, body = Vec<StepLogOut>)))]
+#[utoipa::path(get, path = "/api/v1/runs/{run}/logs", tag = "runs", responses((status = 200, body = RunLogsOut)))]
 #[get("/runs/{run}/logs")]
 pub async fn logs(
     state: web::Data<AppState>,
@@ -154,7 +161,10 @@ pub async fn logs(
             log: s.log,
         })
         .collect();
-    Ok(HttpResponse::Ok().json(json!({ "run_id": row.id, "steps": out })))
+    Ok(HttpResponse::Ok().json(RunLogsOut {
+        run_id: row.id,
+        steps: out,
+    }))
 }
 
 /// A page of runs, newest first.

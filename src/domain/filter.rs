@@ -31,11 +31,11 @@ pub struct FilterSpec {
     /// Holds when the value equals this one (scalars compare by their text: `42` equals `"42"`).
     /// An absent variable fails.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Value>)]
     pub equals: Option<Value>,
     /// Holds when the value equals one of these. An absent variable fails.
     #[serde(rename = "in", default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Vec<Object>>)]
+    #[schema(value_type = Option<Vec<Value>>)]
     pub one_of: Option<Vec<Value>>,
     /// Holds when this regular expression matches the value's text. An absent variable fails.
     /// Lookaround and backreferences are accepted, within a budget per evaluation.

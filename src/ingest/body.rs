@@ -22,6 +22,28 @@ impl BodyError {
     }
 }
 
+/// Refuses a body sent with a `Content-Encoding` (gzip, br, deflate, …): hookgate decodes none.
+/// The signature covers the bytes as sent, and providers send bodies unencoded; decoding would
+/// also let a small request grow into a large one past the size limit. `identity` (or no header)
+/// passes.
+pub fn check_encoding(content_encoding: Option<&str>) -> Result<(), BodyError> {
+    let Some(value) = content_encoding else {
+        return Ok(());
+    };
+    let coded: Vec<&str> = value
+        .split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty() && !c.eq_ignore_ascii_case("identity"))
+        .collect();
+    if coded.is_empty() {
+        return Ok(());
+    }
+    Err(BodyError::Unsupported(format!(
+        "content encoding {:?} is not supported: hookgate decodes no content encoding; send the body uncompressed",
+        coded.join(", ")
+    )))
+}
+
 /// Parses `body` by its content type, building only what `keep` names (see [`Keep`]); all of
 /// it is checked. A missing content type is read as JSON.
 pub fn parse_body(
@@ -128,6 +150,25 @@ mod tests {
             parse_body(None, deep.as_bytes()),
             Err(BodyError::Invalid(_))
         ));
+    }
+
+    #[test]
+    fn only_identity_passes_as_an_encoding() {
+        for ok in [None, Some("identity"), Some(" Identity "), Some("")] {
+            assert_eq!(check_encoding(ok), Ok(()), "{ok:?}");
+        }
+        for bad in [
+            "gzip",
+            "br",
+            "deflate",
+            "zstd",
+            "identity, gzip",
+            "x-custom",
+        ] {
+            let e = check_encoding(Some(bad)).unwrap_err();
+            assert_eq!(e.code(), "unsupported_media_type");
+            assert!(e.to_string().contains("decodes no content encoding"), "{e}");
+        }
     }
 
     proptest::proptest! {

@@ -8,7 +8,7 @@
 use actix_web::http::StatusCode;
 use serde_json::{Map, Value};
 
-use super::body::parse_body;
+use super::body::{check_encoding, parse_body};
 use super::hooks::LoadedHook;
 use super::signature::{Provider, Source};
 use crate::domain::time::rfc3339;
@@ -67,7 +67,10 @@ pub fn evaluate(
         delivery_vars: None,
         unmatched_paths: Vec::new(),
     };
-    let parsed = match parse_body(incoming.content_type, incoming.body, &hook.compiled.keep) {
+    let encoding = header("content-encoding");
+    let parsed = match check_encoding(encoding.as_deref())
+        .and_then(|()| parse_body(incoming.content_type, incoming.body, &hook.compiled.keep))
+    {
         Ok(v) => v,
         Err(e) => {
             let status = if e.code() == "invalid_body" {

@@ -3,6 +3,7 @@
 mod helpers;
 
 mod allowed_ips;
+mod bodies;
 mod cli;
 mod cli_rules;
 mod contract;
@@ -25,4 +26,5 @@ mod provider_recipes;
 mod roles;
 mod runner_processes;
 mod runs;
+mod slow_clients;
 mod strict_bodies;

@@ -5,7 +5,15 @@
 //! a delivery after storage. [`Keep`] is the tree of what a hook's paths can reach, built once
 //! when the hook is compiled. [`Keep::parse`] reads the whole body and checks all of its syntax
 //! (the answer to malformed JSON is the same 400). It builds values only along that tree; every
-//! other value is skipped by serde_json's `IgnoredAny` reader, which allocates nothing.
+//! other value is walked by [`Skip`], which checks it as a full parse would and builds nothing.
+//!
+//! A body is judged whole (SPEC §7): what a full parse refuses is refused wherever it sits.
+//! serde_json's own skipper (`IgnoredAny`) checks syntax only: it accepts any depth, a number
+//! out of range (`1e400`) and a lone surrogate (`"\udc00"`). [`Skip`] instead asks the
+//! deserializer for each value (`deserialize_any`) and drops it: serde_json then applies its
+//! depth limit (128 levels, counted from the root, as in a full parse), converts numbers
+//! (refusing what overflows an f64) and decodes strings (refusing lone surrogates) into its
+//! reused scratch buffer. Nothing is allocated per value.
 //!
 //! The result is a document with the same shape on the kept paths:
 //! - an object keeps only the members on the tree;
@@ -20,7 +28,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -82,20 +90,12 @@ impl Keep {
         }
     }
 
-    /// Parses `bytes` as JSON, building only what is kept. Rejects what a full parse rejects
-    /// (bad syntax, escapes, control characters, bad UTF-8, trailing data), with one difference:
-    /// serde_json's limit of 128 levels of nesting applies along the kept paths only. A skipped
-    /// part is read by a loop, not by recursion, so its depth risks no stack, and is accepted.
+    /// Parses `bytes` as JSON, building only what is kept. Rejects exactly what a full parse
+    /// rejects (bad syntax, escapes, control characters, bad UTF-8, trailing data, nesting past
+    /// 128 levels, numbers out of range, lone surrogates), wherever it sits.
     pub fn parse(&self, bytes: &[u8]) -> Result<Value, serde_json::Error> {
         if self.all {
             return serde_json::from_slice(bytes);
-        }
-        // `IgnoredAny` does not decode the strings it skips: check the encoding of all of it.
-        if let Err(e) = std::str::from_utf8(bytes) {
-            return Err(serde::de::Error::custom(format!(
-                "invalid UTF-8 at byte {}",
-                e.valid_up_to()
-            )));
         }
         let mut de = serde_json::Deserializer::from_slice(bytes);
         let value = self.deserialize(&mut de)?;
@@ -160,7 +160,7 @@ impl<'de> Visitor<'de> for &Keep {
         loop {
             let next = match self.indices.get(&out.len()) {
                 Some(child) => seq.next_element_seed(child)?,
-                None => seq.next_element::<IgnoredAny>()?.map(|_| Value::Null),
+                None => seq.next_element_seed(Skip)?.map(|()| Value::Null),
             };
             match next {
                 Some(v) => out.push(v),
@@ -179,11 +179,68 @@ impl<'de> Visitor<'de> for &Keep {
                     out.insert(name, value);
                 }
                 None => {
-                    map.next_value::<IgnoredAny>()?;
+                    map.next_value_seed(Skip)?;
                 }
             }
         }
         Ok(Value::Object(out))
+    }
+}
+
+/// Reads one value as a full parse would (depth, number range, string escapes and encoding
+/// checked by serde_json) and keeps nothing of it.
+#[derive(Clone, Copy)]
+pub struct Skip;
+
+impl<'de> DeserializeSeed<'de> for Skip {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<(), D::Error> {
+        de.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Skip {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(Skip)?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while map.next_key_seed(Skip)?.is_some() {
+            map.next_value_seed(Skip)?;
+        }
+        Ok(())
     }
 }
 
@@ -280,12 +337,52 @@ mod tests {
             assert!(serde_json::from_slice::<Value>(bad).is_err(), "{bad:?}");
             assert!(k.parse(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
         }
-        // Deep nesting: refused along a kept path, read without recursion where skipped.
-        let deep = |member: &str| {
-            "{\"".to_string() + member + "\":" + &"[".repeat(5_000) + &"]".repeat(5_000) + "}"
-        };
-        assert!(keep(&["$.b[0]"]).parse(deep("b").as_bytes()).is_err());
-        assert_eq!(k.parse(deep("b").as_bytes()).unwrap(), json!({}));
+    }
+
+    /// What only a full parse used to see (depth, number range, surrogates) is refused in a
+    /// skipped member as in a kept one, and as serde_json refuses it.
+    #[test]
+    fn a_body_is_judged_whole() {
+        let nested = |levels: usize| "[".repeat(levels) + &"]".repeat(levels);
+        for bad in [
+            nested(100_000),
+            nested(128),
+            "1e400".to_string(),
+            "-1e309".to_string(),
+            "\"\\udc00\"".to_string(),
+            "\"\\ud800\"".to_string(),
+            "\"\\ud800\\u0041\"".to_string(),
+            "{\"\\udc00\":1}".to_string(),
+        ] {
+            for member in ["a", "b"] {
+                let body = format!("{{\"{member}\":{bad}}}");
+                assert!(serde_json::from_str::<Value>(&body).is_err(), "{body:.60}");
+                for k in [keep(&["$.a"]), Keep::nothing(), keep(&["$.a.x"])] {
+                    assert!(k.parse(body.as_bytes()).is_err(), "{body:.60} {k:?}");
+                }
+            }
+            // In an array element that is skipped too.
+            let body = format!("[0,{bad}]");
+            assert!(
+                keep(&["$[0]"]).parse(body.as_bytes()).is_err(),
+                "{body:.60}"
+            );
+        }
+        // The depth is counted from the root, as in a full parse: 127 levels in all pass
+        // (the top object and 126 arrays), 128 do not.
+        for (levels, ok) in [(126, true), (127, false)] {
+            let body = format!("{{\"b\":{}}}", nested(levels));
+            assert_eq!(serde_json::from_str::<Value>(&body).is_ok(), ok);
+            assert_eq!(
+                keep(&["$.a"]).parse(body.as_bytes()).is_ok(),
+                ok,
+                "{levels}"
+            );
+        }
+        // Paired surrogates and large but finite numbers are fine.
+        let good = br#"{"b":["\ud83d\ude00",1e308,-1.5e-400,18446744073709551616]}"#;
+        assert!(serde_json::from_slice::<Value>(good).is_ok());
+        assert_eq!(keep(&["$.a"]).parse(good).unwrap(), json!({}));
     }
 
     #[test]
@@ -345,6 +442,22 @@ mod tests {
                 k.add_path(&compile_path(p).unwrap());
             }
             prop_assert_eq!(k.parse(&bytes).is_ok(), serde_json::from_slice::<Value>(&bytes).is_ok());
+        }
+
+        /// Built from JSON-ish pieces, so that most inputs are near-valid and reach the checks
+        /// of depth, numbers and escapes rather than failing on the first byte.
+        #[test]
+        fn agrees_with_a_full_parse_on_near_json(pieces in prop::collection::vec(prop_oneof![
+            Just("{\"a\":"), Just("{\"b\":"), Just("["), Just("]"), Just("}"), Just(","),
+            Just("1e400"), Just("1e308"), Just("-0.5"), Just("12"), Just("\"\\udc00\""),
+            Just("\"\\ud83d\\ude00\""), Just("\"x\""), Just("null"), Just("\"\\ud800\""),
+        ], 1..24), paths in prop::collection::vec(direct_path(), 0..3)) {
+            let text = pieces.concat();
+            let mut k = Keep::nothing();
+            for p in &paths {
+                k.add_path(&compile_path(p).unwrap());
+            }
+            prop_assert_eq!(k.parse(text.as_bytes()).is_ok(), serde_json::from_str::<Value>(&text).is_ok(), "{}", text);
         }
     }
 }
