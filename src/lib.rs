@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod api;
+pub mod apply;
 pub mod cli;
 pub mod config;
 pub mod crypto;

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use super::pipelines::load as load_pipeline;
 use super::{AppState, Auth};
-use crate::crypto::{last4, mask, rotate as rotate_secret};
+use crate::crypto::{last4, mask, rotate as rotate_secret, MasterKey};
 use crate::domain::check_name;
 use crate::domain::hook::{check_supplied_secret, HookConfig, HookSettings};
 use crate::domain::ids::{new_id, IdKind};
@@ -148,7 +148,7 @@ fn to_out(state: &AppState, row: HookRow, plain_secret: Option<&str>) -> Result<
     let config = config_of(&row)?;
     let now = now_ms();
     Ok(HookOut {
-        url: format!("{}/hooks/{}", state.settings.public_url, row.id),
+        url: hook_url(&state.settings.public_url, &row.id),
         secret: plain_secret
             .map(str::to_string)
             .unwrap_or_else(|| mask(&row.secret_last4)),
@@ -192,11 +192,100 @@ fn new_secret(
         Some(s) => check_supplied_secret(field, s.expose_secret())
             .map(|_| s)
             .map_err(|e| vec![e]),
-        None => Ok(SecretString::from(
-            Provider::parse(provider)
-                .unwrap_or(Provider::Generic)
-                .generate_secret(),
-        )),
+        None => Ok(generate_secret(provider)),
+    }
+}
+
+/// A fresh secret in the provider's own form.
+pub fn generate_secret(provider: &str) -> SecretString {
+    SecretString::from(
+        Provider::parse(provider)
+            .unwrap_or(Provider::Generic)
+            .generate_secret(),
+    )
+}
+
+/// The URL a provider sends a hook's requests to.
+pub fn hook_url(public_url: &str, hook_id: &str) -> String {
+    format!("{public_url}/hooks/{hook_id}")
+}
+
+/// A hook request checked by the API's rules: what `create` stores and what `apply` compares.
+pub struct HookDraft {
+    pub name: String,
+    pub provider: String,
+    pub is_active: bool,
+    pub config: HookConfig,
+    /// Supplied by the caller, and checked; `None`: generated when the hook is created.
+    pub secret: Option<SecretString>,
+}
+
+impl HookIn {
+    /// Checks the request by the API's rules; every bad field is named.
+    pub fn into_draft(self) -> Result<HookDraft, Vec<FieldError>> {
+        let provider = self.provider.unwrap_or_else(|| "generic".into());
+        let defaults = HookConfig::default();
+        let config = HookConfig {
+            requires_secret: self.requires_secret,
+            secret_algorithm: self.secret_algorithm.unwrap_or(defaults.secret_algorithm),
+            secret_header_name: self
+                .secret_header_name
+                .unwrap_or(defaults.secret_header_name),
+            action_type: self.action_type.unwrap_or(defaults.action_type),
+            settings: self.settings,
+            tolerance_secs: self.tolerance_secs,
+            accept_legacy_sha1: self.accept_legacy_sha1,
+            delivery_id_header: self.delivery_id_header,
+            rate_limit_per_minute: self.rate_limit_per_minute,
+        };
+        let mut errors: Vec<FieldError> =
+            check_name("name", &self.name).err().into_iter().collect();
+        if let Err(e) = config.compile(&provider) {
+            errors.extend(e);
+        }
+        if let Some(s) = &self.secret {
+            errors.extend(check_supplied_secret("secret", s.expose_secret()).err());
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(HookDraft {
+            name: self.name.trim().to_string(),
+            provider,
+            is_active: self.is_active,
+            config,
+            secret: self.secret,
+        })
+    }
+}
+
+impl HookDraft {
+    /// A new hook row on the pipeline `pipeline_id` of `project_id`, with `secret` sealed.
+    pub fn new_row(
+        &self,
+        key: &MasterKey,
+        pipeline_id: &str,
+        project_id: &str,
+        secret: &SecretString,
+        now: i64,
+    ) -> Result<HookRow, ApiError> {
+        let id = new_id(IdKind::IncomingHook);
+        Ok(HookRow {
+            secret_ct: key.seal(&hook_secret_context(&id), secret.expose_secret().as_bytes()),
+            secret_last4: last4(secret.expose_secret()),
+            id,
+            pipeline_id: pipeline_id.to_string(),
+            project_id: project_id.to_string(),
+            name: self.name.clone(),
+            provider: self.provider.clone(),
+            is_active: self.is_active,
+            config: serde_json::to_string(&self.config)
+                .map_err(|e| ApiError::internal(e.into()))?,
+            prev_secret_ct: None,
+            prev_secret_expires_at: None,
+            created_at: now,
+            updated_at: now,
+        })
     }
 }
 
@@ -211,54 +300,21 @@ pub async fn create(
     body: web::Json<HookIn>,
 ) -> Result<HttpResponse, ApiError> {
     let pipeline = load_pipeline(&state, &auth, &path, Role::Member).await?;
-    let body = body.into_inner();
-    let provider = body.provider.unwrap_or_else(|| "generic".into());
-    let defaults = HookConfig::default();
-    let config = HookConfig {
-        requires_secret: body.requires_secret,
-        secret_algorithm: body.secret_algorithm.unwrap_or(defaults.secret_algorithm),
-        secret_header_name: body
-            .secret_header_name
-            .unwrap_or(defaults.secret_header_name),
-        action_type: body.action_type.unwrap_or(defaults.action_type),
-        settings: body.settings,
-        tolerance_secs: body.tolerance_secs,
-        accept_legacy_sha1: body.accept_legacy_sha1,
-        delivery_id_header: body.delivery_id_header,
-        rate_limit_per_minute: body.rate_limit_per_minute,
-    };
-    let mut errors = check_name("name", &body.name)
-        .err()
-        .into_iter()
-        .collect::<Vec<_>>();
-    if let Err(e) = config.compile(&provider) {
-        errors.extend(e);
-    }
-    let secret = new_secret(&provider, body.secret, "secret")
-        .map_err(|e| errors.extend(e))
-        .ok();
-    let Some(secret) = secret.filter(|_| errors.is_empty()) else {
-        return Err(ApiError::validation(errors));
-    };
-    let id = new_id(IdKind::IncomingHook);
-    let now = now_ms();
-    let row = HookRow {
-        secret_ct: state
-            .key
-            .seal(&hook_secret_context(&id), secret.expose_secret().as_bytes()),
-        secret_last4: last4(secret.expose_secret()),
-        id,
-        pipeline_id: pipeline.id,
-        project_id: pipeline.project_id,
-        name: body.name.trim().to_string(),
-        provider,
-        is_active: body.is_active,
-        config: serde_json::to_string(&config).map_err(|e| ApiError::internal(e.into()))?,
-        prev_secret_ct: None,
-        prev_secret_expires_at: None,
-        created_at: now,
-        updated_at: now,
-    };
+    let mut draft = body
+        .into_inner()
+        .into_draft()
+        .map_err(ApiError::validation)?;
+    let secret = draft
+        .secret
+        .take()
+        .unwrap_or_else(|| generate_secret(&draft.provider));
+    let row = draft.new_row(
+        &state.key,
+        &pipeline.id,
+        &pipeline.project_id,
+        &secret,
+        now_ms(),
+    )?;
     state.store.insert_hook(&row).await?;
     Ok(HttpResponse::Created().json(to_out(&state, row, Some(secret.expose_secret()))?))
 }

@@ -1,14 +1,15 @@
 //! The management API under `/api/v1`, plus health, readiness and the OpenAPI document.
 
+mod apply;
 pub mod auth;
 mod deliveries;
-mod extract;
+pub(crate) mod extract;
 mod health;
 pub mod hooks;
 mod openapi;
-mod outgoing;
+pub mod outgoing;
 mod page;
-mod pipelines;
+pub mod pipelines;
 mod projects;
 mod runs;
 pub mod secrets;
@@ -44,6 +45,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             web::scope("/api/v1")
                 .configure(projects::routes)
+                .configure(apply::routes)
                 .configure(tokens::routes)
                 .configure(pipelines::routes)
                 .configure(secrets::routes)

@@ -3,7 +3,9 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{deliveries, health, hooks, outgoing, pipelines, projects, runs, secrets, tokens};
+use super::{
+    apply, deliveries, health, hooks, outgoing, pipelines, projects, runs, secrets, tokens,
+};
 
 /// The document; every handler is listed here.
 #[derive(OpenApi)]
@@ -20,6 +22,7 @@ use super::{deliveries, health, hooks, outgoing, pipelines, projects, runs, secr
         deliveries::list, deliveries::get_one, deliveries::replay,
         runs::get_one, runs::logs, runs::list, runs::cancel, runs::retry, runs::manual,
         crate::ingest::handler::receive,
+        apply::apply, apply::export_project, apply::schema,
     ),
     components(schemas(crate::error::ErrorBody, crate::domain::FieldError, outgoing::OutgoingPatch)),
     modifiers(&BearerAuth),
