@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod apply;
 mod cli;
 mod contract;
 mod crash;
