@@ -3,6 +3,7 @@
 mod helpers;
 
 mod apply;
+mod apply_cli;
 mod cli;
 mod contract;
 mod crash;
