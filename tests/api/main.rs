@@ -4,6 +4,7 @@ mod helpers;
 
 mod apply;
 mod apply_cli;
+mod apply_processes;
 mod cli;
 mod contract;
 mod crash;
