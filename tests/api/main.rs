@@ -5,6 +5,7 @@ mod helpers;
 mod apply;
 mod apply_cli;
 mod apply_processes;
+mod apply_roundtrip;
 mod cli;
 mod contract;
 mod crash;
