@@ -15,7 +15,7 @@ use crate::startup::Application;
 use crate::store;
 
 mod apply;
-mod apply_file;
+pub mod apply_file;
 mod send;
 
 /// hookgate: verify incoming webhooks, commit them as pipeline runs, run them, notify.

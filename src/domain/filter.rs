@@ -19,11 +19,11 @@ pub struct FilterSpec {
     pub text: Option<String>,
     /// Holds when the value equals this one (scalars compare by their text: `42` equals `"42"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<serde_json::Value>)]
     pub equals: Option<Value>,
     /// Holds when the value equals one of these.
     #[serde(rename = "in", default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Vec<Object>>)]
+    #[schema(value_type = Option<Vec<serde_json::Value>>)]
     pub one_of: Option<Vec<Value>>,
     /// Holds when this regular expression matches the value's text (an absent variable is "").
     #[serde(default, skip_serializing_if = "Option::is_none")]

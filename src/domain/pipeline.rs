@@ -46,7 +46,7 @@ pub struct PipelineSpec {
 pub struct PipelineVariable {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<serde_json::Value>)]
     pub default_value: Option<Value>,
 }
 
@@ -126,7 +126,7 @@ pub struct Step {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub headers: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<serde_json::Value>)]
     pub body: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expect_status: Option<u16>,

@@ -37,7 +37,7 @@ pub struct VariableSpec {
     pub required: bool,
     /// Used when the value is missing or null; must convert to the type.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<serde_json::Value>)]
     pub default_value: Option<Value>,
     /// hookgate extension: the value is how many nodes the body path matches (the length of
     /// the array when it matches one array), as an integer; 0 when it matches nothing.

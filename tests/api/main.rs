@@ -4,6 +4,7 @@ mod helpers;
 
 mod apply;
 mod apply_cli;
+mod apply_examples;
 mod apply_processes;
 mod apply_roundtrip;
 mod cli;
