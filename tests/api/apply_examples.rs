@@ -26,7 +26,12 @@ fn examples() -> Vec<(PathBuf, Vec<Value>)> {
 
 async fn example_files_follow_the_schema_and_plan(app: TestApp) {
     let (s, schema) = app
-        .call(reqwest::Method::GET, "/api/v1/schema/apply.json", None, None)
+        .call(
+            reqwest::Method::GET,
+            "/api/v1/schema/apply.json",
+            None,
+            None,
+        )
         .await;
     assert_eq!(s, 200);
     let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
@@ -39,7 +44,9 @@ async fn example_files_follow_the_schema_and_plan(app: TestApp) {
             assert!(problems.is_empty(), "{}: {problems:?}", file.display());
         }
         let mut body = Value::Array(docs);
-        fill(&mut body, &|name| Some(format!("https://example.com/{name}-0123456789abcdef")));
+        fill(&mut body, &|name| {
+            Some(format!("https://example.com/{name}-0123456789abcdef"))
+        });
         let (s, plan) = apply(&app, &app.admin_token, body, "?dry_run=true").await;
         assert_eq!(s, 200, "{}: {plan}", file.display());
     }
