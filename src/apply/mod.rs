@@ -90,8 +90,15 @@ pub async fn run(
         if !errors.is_empty() {
             return Err(ApiError::validation(errors));
         }
-        let plans = planned.iter().map(|p| p.plan.clone()).collect();
+        let mut plans: Vec<_> = planned.iter().map(|p| p.plan.clone()).collect();
         if options.dry_run {
+            // The ids a plan made up for new objects are never used: not shown.
+            for c in plans.iter_mut().flat_map(|p| p.changes.iter_mut()) {
+                if c.action == report::Action::Create {
+                    c.id = None;
+                    c.url = None;
+                }
+            }
             return Ok(ApplyOut::new(true, options.prune, plans, Vec::new()));
         }
         let (batches, generated): (Vec<_>, Vec<_>) =

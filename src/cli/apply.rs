@@ -127,6 +127,9 @@ fn print_plan(answer: &Value) {
                 let names: Vec<&str> = f.iter().filter_map(Value::as_str).collect();
                 line.push_str(&format!(" (changes {})", names.join(", ")));
             }
+            if let Some(u) = c["url"].as_str().filter(|_| action == "create") {
+                line.push_str(&format!(" {u}"));
+            }
             if let Some(s) = c["secret"].as_str() {
                 line.push_str(&format!(" secret {s}"));
             }
