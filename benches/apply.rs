@@ -83,14 +83,14 @@ async fn bench(backend: &str, database_url: &str) {
     let client = reqwest::Client::new();
     let (a, b) = (document("--first"), document("--second"));
     let steps = [
-        ("create", format!("{base}"), &a),
-        ("again, no change", format!("{base}"), &a),
+        ("create", base.clone(), &a),
+        ("again, no change", base.clone(), &a),
         (
             "plan (dry run) of a change to every pipeline",
             format!("{base}?dry_run=true"),
             &b,
         ),
-        ("change every pipeline", format!("{base}"), &b),
+        ("change every pipeline", base.clone(), &b),
     ];
     for (what, url, body) in steps {
         let (secs, message) = timed(&client, &url, &token, body).await;

@@ -120,6 +120,9 @@ pub struct HookOut {
     pub warnings: Vec<String>,
     pub created_at: String,
     pub updated_at: String,
+    /// `apply` when `hookgate apply` created it (so `apply --prune` may delete it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub managed_by: Option<&'static str>,
 }
 
 /// A pipeline's hooks.
@@ -163,6 +166,7 @@ fn to_out(state: &AppState, row: HookRow, plain_secret: Option<&str>) -> Result<
         is_active: row.is_active,
         created_at: rfc3339(row.created_at),
         updated_at: rfc3339(row.updated_at),
+        managed_by: None,
     })
 }
 
@@ -329,17 +333,26 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let pipeline = load_pipeline(&state, &auth, &path, Role::Viewer).await?;
     let rows = state.store.list_hooks(&pipeline.id).await?;
+    let managed = crate::apply::managed_by(state.store.as_ref(), &pipeline.project_id).await?;
     let incoming = rows
         .into_iter()
-        .map(|r| to_out(&state, r, None))
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(|r| {
+            let mut out = to_out(&state, r, None)?;
+            out.managed_by = managed(&out.id);
+            Ok(out)
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
     let outgoing = state
         .store
         .list_outgoing_hooks(&pipeline.id)
         .await?
         .into_iter()
-        .map(|r| super::outgoing::to_out(r, None))
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(|r| {
+            let mut out = super::outgoing::to_out(r, None)?;
+            out.managed_by = managed(&out.id);
+            Ok(out)
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
     Ok(HttpResponse::Ok().json(PipelineHooks { incoming, outgoing }))
 }
 
@@ -355,7 +368,10 @@ pub async fn get_one(
         return super::outgoing::get_one(&state, &auth, &path).await;
     }
     let row = load(&state, &auth, &path, Role::Viewer).await?;
-    Ok(HttpResponse::Ok().json(to_out(&state, row, None)?))
+    let managed = crate::apply::managed_by(state.store.as_ref(), &row.project_id).await?;
+    let mut out = to_out(&state, row, None)?;
+    out.managed_by = managed(&out.id);
+    Ok(HttpResponse::Ok().json(out))
 }
 
 /// Change a hook (member), including `is_active`. An outgoing hook (`oh_…`) takes an

@@ -137,6 +137,9 @@ pub struct OutgoingOut {
     pub previous_secret_expires_at: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+    /// `apply` when `hookgate apply` created it (so `apply --prune` may delete it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub managed_by: Option<&'static str>,
 }
 
 /// One delivery attempt.
@@ -220,6 +223,7 @@ pub fn to_out(row: OutgoingHookRow, plain_secret: Option<&str>) -> Result<Outgoi
         disabled_reason: row.disabled_reason,
         created_at: rfc3339(row.created_at),
         updated_at: rfc3339(row.updated_at),
+        managed_by: None,
     })
 }
 
@@ -450,7 +454,10 @@ pub async fn create(
 /// `GET /hooks/{oh}`.
 pub async fn get_one(state: &AppState, auth: &Auth, id: &str) -> Result<HttpResponse, ApiError> {
     let row = load(state, auth, id, Role::Viewer).await?;
-    Ok(HttpResponse::Ok().json(to_out(row, None)?))
+    let managed = crate::apply::managed_by(state.store.as_ref(), &row.project_id).await?;
+    let mut out = to_out(row, None)?;
+    out.managed_by = managed(&out.id);
+    Ok(HttpResponse::Ok().json(out))
 }
 
 /// `PATCH /hooks/{oh}`.

@@ -22,6 +22,18 @@ use document::prefixed;
 use plan::{plan_project, PlanContext};
 use report::ApplyOut;
 
+/// What reads show as `managed_by` for an object an apply created (`--prune` may delete it).
+pub const MANAGED_BY_APPLY: &str = "apply";
+
+/// `Some("apply")` for each id of `ids` that an apply created in `project_id`.
+pub async fn managed_by(
+    store: &dyn crate::store::Store,
+    project_id: &str,
+) -> Result<impl Fn(&str) -> Option<&'static str>, ApiError> {
+    let managed = store.apply_store().managed(project_id).await?;
+    Ok(move |id: &str| managed.contains(id).then_some(MANAGED_BY_APPLY))
+}
+
 /// How many times an apply plans again when a project changed between its plan and its lock.
 const MAX_ATTEMPTS: usize = 5;
 

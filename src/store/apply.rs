@@ -78,6 +78,8 @@ pub trait ApplyStore: Send + Sync {
     /// Writes every batch in one transaction, after taking each project's apply lock (in name
     /// order) and checking that it is still in the state its batch was planned on.
     async fn apply_batches(&self, batches: &[ApplyBatch]) -> Result<ApplyCommit, StoreError>;
+    /// Ids of the project's objects that an apply created (`managed_by: apply` in reads).
+    async fn managed(&self, project_id: &str) -> Result<BTreeSet<String>, StoreError>;
 }
 
 /// Reads the state of the project named `$name` inside the transaction `$tx`.
@@ -218,6 +220,18 @@ macro_rules! impl_apply_store {
                 let state = read_project_state!(tx, name);
                 tx.commit().await?;
                 Ok(state)
+            }
+
+            async fn managed(
+                &self,
+                project_id: &str,
+            ) -> Result<std::collections::BTreeSet<String>, StoreError> {
+                let ids: Vec<(String,)> =
+                    sqlx::query_as("SELECT object_id FROM apply_managed WHERE project_id = $1")
+                        .bind(project_id)
+                        .fetch_all(&self.pool)
+                        .await?;
+                Ok(ids.into_iter().map(|(id,)| id).collect())
             }
 
             async fn apply_batches(
