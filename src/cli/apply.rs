@@ -49,25 +49,36 @@ pub async fn apply(
 ) -> anyhow::Result<Drift> {
     let sources = load(file)?;
     let body = Value::Array(sources.iter().map(|s| s.value.clone()).collect());
-    let response = reqwest::Client::new()
+    let request = reqwest::Client::new()
         .post(server.url("/apply"))
         .query(&[("dry_run", dry_run), ("prune", prune)])
-        .bearer_auth(server.token()?)
-        .json(&body)
-        .send()
-        .await
-        .with_context(|| format!("sending to {}", server.server))?;
-    let status = response.status();
-    let answer: Value = response.json().await.unwrap_or(Value::Null);
-    if !status.is_success() {
-        bail!("{}", explain(status.as_u16(), &answer, &sources));
-    }
+        .json(&body);
+    let answer = send(server, request, &sources).await?;
     print_plan(&answer);
     let s = &answer["summary"];
     let changes = ["create", "update", "delete"]
         .iter()
         .any(|k| s[*k].as_u64().unwrap_or(0) > 0);
     Ok(if changes { Drift::Changes } else { Drift::None })
+}
+
+/// Sends `request` with the token; the JSON answer, or an error explaining a non-2xx one.
+async fn send(
+    server: &ServerArgs,
+    request: reqwest::RequestBuilder,
+    sources: &[Source],
+) -> anyhow::Result<Value> {
+    let response = request
+        .bearer_auth(server.token()?)
+        .send()
+        .await
+        .with_context(|| format!("sending to {}", server.server))?;
+    let status = response.status();
+    let answer: Value = response.json().await.unwrap_or(Value::Null);
+    if !status.is_success() {
+        bail!("{}", explain(status.as_u16(), &answer, sources));
+    }
+    Ok(answer)
 }
 
 /// Explains an error answer, naming each bad field by file, line and place.
@@ -169,17 +180,8 @@ fn print_plan(answer: &Value) {
 
 /// Prints the project's state as a document (`yaml` or `json`), secrets as placeholders.
 pub async fn export(server: &ServerArgs, project: &str, format: &str) -> anyhow::Result<()> {
-    let response = reqwest::Client::new()
-        .get(server.url(&format!("/projects/{project}/export")))
-        .bearer_auth(server.token()?)
-        .send()
-        .await
-        .with_context(|| format!("sending to {}", server.server))?;
-    let status = response.status();
-    let answer: Value = response.json().await.unwrap_or(Value::Null);
-    if !status.is_success() {
-        bail!("{}", explain(status.as_u16(), &answer, &[]));
-    }
+    let request = reqwest::Client::new().get(server.url(&format!("/projects/{project}/export")));
+    let answer = send(server, request, &[]).await?;
     match format {
         "json" => println!("{}", serde_json::to_string_pretty(&answer)?),
         _ => print!("{}", to_yaml(&answer)?),

@@ -146,12 +146,13 @@ async fn race(url: &str, key: &str) -> Result<(), String> {
         }
         let winner = pipelines[0]["steps"][0]["args"][0].clone();
         for p in &pipelines {
-            let hooks: Vec<&str> = p["incoming"]
+            let mut hooks: Vec<&str> = p["incoming"]
                 .as_array()
                 .into_iter()
                 .flatten()
                 .filter_map(|h| h["name"].as_str())
                 .collect();
+            hooks.sort_unstable();
             let w = winner.as_str().unwrap_or_default();
             let b_hook = format!("b-{w}");
             if p["steps"][0]["args"][0] != winner || hooks != ["a", b_hook.as_str()] {

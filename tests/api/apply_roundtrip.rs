@@ -132,21 +132,8 @@ fn project() -> impl Strategy<Value = Vec<Value>> {
 /// The value each export placeholder stands for: the file's secrets and the generated ones.
 fn secrets_of(doc: &Value, applied: &Value) -> HashMap<String, String> {
     let env = |parts: &[&str]| {
-        let name: Vec<String> = parts
-            .iter()
-            .map(|p| {
-                p.chars()
-                    .map(|c| {
-                        if c.is_ascii_alphanumeric() {
-                            c.to_ascii_uppercase()
-                        } else {
-                            '_'
-                        }
-                    })
-                    .collect()
-            })
-            .collect();
-        format!("HOOKGATE_SECRET_{}", name.join("_"))
+        let placeholder = hookgate::apply::export::placeholder(parts);
+        placeholder["${env:".len()..placeholder.len() - 1].to_string()
     };
     let mut out = HashMap::new();
     for p in doc["pipelines"].as_array().unwrap() {
