@@ -131,3 +131,16 @@ fn outgoing_entry(h: &crate::store::OutgoingHookRow) -> Value {
     }
     Value::Object(m)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_environment_names() {
+        assert_eq!(
+            placeholder(&["deploy-site", "github main", "hook"]),
+            "${env:HOOKGATE_SECRET_DEPLOY_SITE_GITHUB_MAIN_HOOK}"
+        );
+    }
+}

@@ -341,3 +341,35 @@ fn plan_secrets(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn changed_keys_names_each_differing_field_once() {
+        let old = json!({ "steps": [1], "retries": 0, "concurrency": null });
+        let new = json!({ "steps": [2], "retries": 0, "variables": [] });
+        assert_eq!(
+            changed_keys(&old, &new),
+            vec!["concurrency", "steps", "variables"]
+        );
+        assert!(changed_keys(&old, &old).is_empty());
+    }
+
+    #[test]
+    fn secrets_are_compared_by_their_digest_under_the_master_key() {
+        let key = MasterKey::generate();
+        let sealed = key.seal("ctx", b"s3cret");
+        assert!(same_secret(&key, "ctx", &sealed, "s3cret"));
+        assert!(!same_secret(&key, "ctx", &sealed, "s3cret2"));
+        assert!(!same_secret(&key, "other-ctx", &sealed, "s3cret"));
+        // The digest is keyed: another master key gives another digest for the same secret.
+        let other = MasterKey::generate();
+        assert_ne!(
+            crate::crypto::secret_digest(&key, "s3cret"),
+            crate::crypto::secret_digest(&other, "s3cret")
+        );
+    }
+}
