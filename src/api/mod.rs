@@ -5,6 +5,7 @@ pub mod auth;
 mod deliveries;
 pub(crate) mod extract;
 mod health;
+mod hook_draft;
 pub mod hooks;
 mod openapi;
 pub mod outgoing;
