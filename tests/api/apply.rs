@@ -11,6 +11,8 @@ crate::on_both_backends!(
     secrets_are_compared_and_never_shown,
     bad_documents_apply_nothing,
     export_applies_back_unchanged,
+    concurrent_applies_never_interleave,
+    a_stale_plan_writes_nothing,
 );
 
 pub fn doc(project: &str) -> Value {
@@ -319,4 +321,95 @@ async fn export_applies_back_unchanged(app: TestApp) {
         .await;
     assert_eq!(s, 200);
     assert_eq!(schema["title"], "hookgate apply document");
+}
+
+/// Two applies of different files to one project at once, in one process (the two-process
+/// PostgreSQL case is `apply_processes`): each answers 200 or 409, and the project is one
+/// whole file afterwards.
+async fn concurrent_applies_never_interleave(app: TestApp) {
+    let file = |arg: &str| {
+        let pipelines: Vec<Value> = (0..20)
+            .map(|i| json!({ "name": format!("p{i}"),
+                "steps": [{ "name": "s", "action": "command", "program": "/bin/echo", "args": [arg] }],
+                "incoming": [{ "name": format!("h-{arg}"), "provider": "gitea" }] }))
+            .collect();
+        json!({ "project": "race", "pipelines": pipelines })
+    };
+    for _ in 0..3 {
+        let (a, b) = tokio::join!(
+            apply(&app, &app.admin_token, file("a"), "?prune=true"),
+            apply(&app, &app.admin_token, file("b"), "?prune=true")
+        );
+        for (s, out) in [a, b] {
+            assert!(
+                s == 200 || (s == 409 && out["error"] == "conflict"),
+                "{s} {out}"
+            );
+        }
+        let (_, state) = app
+            .get("/api/v1/projects/race/export", &app.admin_token)
+            .await;
+        let winner = state["pipelines"][0]["steps"][0]["args"][0]
+            .as_str()
+            .unwrap()
+            .to_string();
+        for p in state["pipelines"].as_array().unwrap() {
+            assert_eq!(
+                p["steps"][0]["args"][0],
+                winner.as_str(),
+                "half-applied: {state}"
+            );
+            assert_eq!(p["incoming"].as_array().unwrap().len(), 1, "{state}");
+            assert_eq!(p["incoming"][0]["name"], format!("h-{winner}"), "{state}");
+        }
+    }
+}
+
+/// The lock's check: a batch planned on a state that changed before it was written is refused
+/// whole, and the server plans again.
+async fn a_stale_plan_writes_nothing(app: TestApp) {
+    use hookgate::store::apply::{ApplyBatch, ApplyCommit};
+    let (s, out) = apply(&app, &app.admin_token, doc("web"), "").await;
+    assert_eq!(s, 200, "{out}");
+    let store = app.store.apply_store();
+    let state = store.project_state("web").await.unwrap().unwrap();
+    let batch = |planned_on| ApplyBatch {
+        project_name: "web".into(),
+        planned_on,
+        delete_pipelines: vec![state.pipelines[0].id.clone()],
+        ..ApplyBatch::default()
+    };
+    // Someone changes the project after the plan was made.
+    app.pipeline(&state.project.id, &app.admin_token, &[]).await;
+    let outcome = store
+        .apply_batches(&[batch(Some(state.fingerprint()))])
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome,
+        ApplyCommit::Stale {
+            project: "web".into()
+        }
+    );
+    let (s, _) = app
+        .get(
+            &format!("/api/v1/pipelines/{}", state.pipelines[0].id),
+            &app.admin_token,
+        )
+        .await;
+    assert_eq!(s, 200, "a stale batch deleted the pipeline");
+    // Planned on the current state, the same batch is written.
+    let now = store.project_state("web").await.unwrap().unwrap();
+    let outcome = store
+        .apply_batches(&[batch(Some(now.fingerprint()))])
+        .await
+        .unwrap();
+    assert_eq!(outcome, ApplyCommit::Done);
+    let (s, _) = app
+        .get(
+            &format!("/api/v1/pipelines/{}", state.pipelines[0].id),
+            &app.admin_token,
+        )
+        .await;
+    assert_eq!(s, 404);
 }
