@@ -232,6 +232,12 @@ async fn bad_documents_apply_nothing(app: TestApp) {
     let mut duplicate = doc("web");
     let twin = duplicate["pipelines"][0].clone();
     duplicate["pipelines"].as_array_mut().unwrap().push(twin);
+    let mut twin_hooks = doc("web");
+    let hook = twin_hooks["pipelines"][0]["incoming"][0].clone();
+    twin_hooks["pipelines"][0]["incoming"]
+        .as_array_mut()
+        .unwrap()
+        .push(hook);
     let missing = json!({ "project": "web", "pipelines": [{ "name": "nowhere",
         "incoming": [{ "name": "h", "provider": "github" }] }] });
     let cases = [
@@ -249,6 +255,12 @@ async fn bad_documents_apply_nothing(app: TestApp) {
             "pipelines[0].incoming[0].settings.variables[0].path",
         ),
         (duplicate, &app.admin_token, 422, "pipelines[1].name"),
+        (
+            twin_hooks,
+            &app.admin_token,
+            422,
+            "pipelines[0].incoming[1].name",
+        ),
         (missing, &app.admin_token, 422, "pipelines[0].name"),
         (doc("web"), &other_owner, 404, ""),
         (doc("web"), &member, 403, ""),
