@@ -84,6 +84,17 @@ impl MasterKey {
         out
     }
 
+    /// A 32-byte key for another purpose, derived from this one by HMAC-SHA256 over a label
+    /// (`hookgate/apply/secret-digest/v1`…): knowing a derived key reveals nothing of the
+    /// master key or of the other derived keys.
+    pub fn derive(&self, label: &str) -> [u8; 32] {
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(self.0.expose_secret())
+            .expect("HMAC takes a key of any length");
+        mac.update(label.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
     /// Decrypts what [`MasterKey::seal`] produced with the same context.
     pub fn open(&self, context: &str, sealed: &[u8]) -> Result<SecretString, OpenError> {
         if sealed.len() < NONCE_LEN {
@@ -136,6 +147,19 @@ pub fn last4(secret: &str) -> String {
 pub fn mask(last4: &str) -> String {
     format!("••••{last4}")
 }
+
+/// The keyed digest `apply` compares secrets by: HMAC-SHA256 of the secret under a key derived
+/// from the master key. Without the master key a digest tells nothing about the secret, and it is
+/// never printed or stored.
+pub fn secret_digest(key: &MasterKey, secret: &str) -> [u8; 32] {
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&key.derive(SECRET_DIGEST_LABEL))
+        .expect("HMAC takes a key of any length");
+    mac.update(secret.as_bytes());
+    mac.finalize().into_bytes().into()
+}
+
+const SECRET_DIGEST_LABEL: &str = "hookgate/apply/secret-digest/v1";
 
 /// Compares two byte strings in constant time (for equal lengths; the length itself is not secret).
 pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {

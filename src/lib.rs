@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod api;
+pub mod apply;
 pub mod body_deadline;
 pub mod cli;
 pub mod config;

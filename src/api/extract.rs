@@ -339,7 +339,7 @@ fn with_integral_numbers(body: web::Bytes) -> web::Bytes {
 
 /// serde's "invalid type: integer `123456`, expected a string" repeats the value it refused,
 /// and that value may be a secret sent with the wrong type: keep its kind, drop the value.
-fn without_values(message: &str) -> String {
+pub(crate) fn without_values(message: &str) -> String {
     static VALUE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
         regex::Regex::new(
             r#"(invalid (?:type|value|length): [a-z ]+?) (?:`[^`]*`|"(?:[^"\\]|\\.)*")"#,

@@ -7,16 +7,17 @@ use utoipa::ToSchema;
 
 use super::pipelines::load as load_pipeline;
 use super::{AppState, Auth};
-use crate::crypto::{last4, mask, rotate as rotate_secret};
+use crate::crypto::{mask, rotate as rotate_secret};
 use crate::domain::check_name;
 use crate::domain::hook::{check_supplied_secret, HookConfig, HookSettings};
-use crate::domain::ids::{new_id, IdKind};
 use crate::domain::role::Role;
 use crate::domain::time::{now_ms, rfc3339};
 use crate::domain::FieldError;
 use crate::error::ApiError;
 use crate::ingest::signature::Provider;
 use crate::store::HookRow;
+
+pub use super::hook_draft::HookDraft;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(create)
@@ -140,6 +141,9 @@ pub struct HookOut {
     pub warnings: Vec<String>,
     pub created_at: String,
     pub updated_at: String,
+    /// `apply` when `hookgate apply` created it (so `apply --prune` may delete it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub managed_by: Option<&'static str>,
 }
 
 /// A pipeline's hooks.
@@ -202,7 +206,7 @@ fn to_out(state: &AppState, row: HookRow, plain_secret: Option<&str>) -> Result<
     let config = config_of(&row)?;
     let now = now_ms();
     Ok(HookOut {
-        url: format!("{}/hooks/{}", state.settings.public_url, row.id),
+        url: hook_url(&state.settings.public_url, &row.id),
         secret: plain_secret
             .map(str::to_string)
             .unwrap_or_else(|| mask(&row.secret_last4)),
@@ -217,6 +221,7 @@ fn to_out(state: &AppState, row: HookRow, plain_secret: Option<&str>) -> Result<
         is_active: row.is_active,
         created_at: rfc3339(row.created_at),
         updated_at: rfc3339(row.updated_at),
+        managed_by: None,
     })
 }
 
@@ -246,12 +251,22 @@ fn new_secret(
         Some(s) => check_supplied_secret(field, s.expose_secret())
             .map(|_| s)
             .map_err(|e| vec![e]),
-        None => Ok(SecretString::from(
-            Provider::parse(provider)
-                .unwrap_or(Provider::Generic)
-                .generate_secret(),
-        )),
+        None => Ok(generate_secret(provider)),
     }
+}
+
+/// A fresh secret in the provider's own form.
+pub fn generate_secret(provider: &str) -> SecretString {
+    SecretString::from(
+        Provider::parse(provider)
+            .unwrap_or(Provider::Generic)
+            .generate_secret(),
+    )
+}
+
+/// The URL a provider sends a hook's requests to.
+pub fn hook_url(public_url: &str, hook_id: &str) -> String {
+    format!("{public_url}/hooks/{hook_id}")
 }
 
 /// Create an incoming hook (member). The answer holds `url` and the plain `secret`, the only time.
@@ -269,56 +284,22 @@ pub async fn create(
     body: super::extract::Json<HookIn>,
 ) -> Result<HttpResponse, ApiError> {
     let pipeline = load_pipeline(&state, &auth, &path, Role::Member).await?;
-    let body = body.into_inner();
-    let provider = body.provider.unwrap_or_else(|| "generic".into());
-    let defaults = HookConfig::default();
-    let config = HookConfig {
-        requires_secret: body.requires_secret,
-        secret_algorithm: body.secret_algorithm.unwrap_or(defaults.secret_algorithm),
-        secret_header_name: body
-            .secret_header_name
-            .unwrap_or(defaults.secret_header_name),
-        action_type: body.action_type.unwrap_or(defaults.action_type),
-        settings: body.settings,
-        tolerance_secs: body.tolerance_secs,
-        accept_legacy_sha1: body.accept_legacy_sha1,
-        delivery_id_header: body.delivery_id_header,
-        rate_limit_per_minute: body.rate_limit_per_minute,
-        allowed_ips: body.allowed_ips,
-    };
-    let mut errors = check_name("name", &body.name)
-        .err()
-        .into_iter()
-        .collect::<Vec<_>>();
-    if let Err(e) = config.compile(&provider) {
-        errors.extend(e);
-    }
-    let secret = new_secret(&provider, body.secret, "secret")
-        .map_err(|e| errors.extend(e))
-        .ok();
-    let Some(secret) = secret.filter(|_| errors.is_empty()) else {
-        return Err(ApiError::validation(errors));
-    };
-    let warnings = pipeline_warnings(&pipeline, &config);
-    let id = new_id(IdKind::IncomingHook);
-    let now = now_ms();
-    let row = HookRow {
-        secret_ct: state
-            .key
-            .seal(&hook_secret_context(&id), secret.expose_secret().as_bytes()),
-        secret_last4: last4(secret.expose_secret()),
-        id,
-        pipeline_id: pipeline.id,
-        project_id: pipeline.project_id,
-        name: body.name.trim().to_string(),
-        provider,
-        is_active: body.is_active,
-        config: serde_json::to_string(&config).map_err(|e| ApiError::internal(e.into()))?,
-        prev_secret_ct: None,
-        prev_secret_expires_at: None,
-        created_at: now,
-        updated_at: now,
-    };
+    let mut draft = body
+        .into_inner()
+        .into_draft()
+        .map_err(ApiError::validation)?;
+    let secret = draft
+        .secret
+        .take()
+        .unwrap_or_else(|| generate_secret(&draft.provider));
+    let row = draft.new_row(
+        &state.key,
+        &pipeline.id,
+        &pipeline.project_id,
+        &secret,
+        now_ms(),
+    )?;
+    let warnings = pipeline_warnings(&pipeline, &draft.config);
     state.store.insert_hook(&row).await?;
     let mut out = to_out(&state, row, Some(secret.expose_secret()))?;
     out.warnings.extend(warnings);
@@ -336,17 +317,26 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let pipeline = load_pipeline(&state, &auth, &path, Role::Viewer).await?;
     let rows = state.store.list_hooks(&pipeline.id).await?;
+    let managed = crate::apply::managed_by(state.store.as_ref(), &pipeline.project_id).await?;
     let incoming = rows
         .into_iter()
-        .map(|r| to_out(&state, r, None))
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(|r| {
+            let mut out = to_out(&state, r, None)?;
+            out.managed_by = managed(&out.id);
+            Ok(out)
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
     let outgoing = state
         .store
         .list_outgoing_hooks(&pipeline.id)
         .await?
         .into_iter()
-        .map(|r| super::outgoing::to_out(r, None))
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(|r| {
+            let mut out = super::outgoing::to_out(r, None)?;
+            out.managed_by = managed(&out.id);
+            Ok(out)
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
     Ok(HttpResponse::Ok().json(PipelineHooks { incoming, outgoing }))
 }
 
@@ -363,7 +353,10 @@ pub async fn get_one(
         return super::outgoing::get_one(&state, &auth, &path).await;
     }
     let row = load(&state, &auth, &path, Role::Viewer).await?;
-    Ok(HttpResponse::Ok().json(to_out(&state, row, None)?))
+    let managed = crate::apply::managed_by(state.store.as_ref(), &row.project_id).await?;
+    let mut out = to_out(&state, row, None)?;
+    out.managed_by = managed(&out.id);
+    Ok(HttpResponse::Ok().json(out))
 }
 
 /// Change a hook (member), including `is_active`. An outgoing hook (`oh_…`) takes an

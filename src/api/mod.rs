@@ -1,15 +1,17 @@
 //! The management API under `/api/v1`, plus health, readiness and the OpenAPI document.
 
+mod apply;
 pub mod auth;
 mod deliveries;
-mod extract;
+pub(crate) mod extract;
 mod health;
+mod hook_draft;
 mod hook_test;
 pub mod hooks;
 mod openapi;
-mod outgoing;
+pub mod outgoing;
 mod page;
-mod pipelines;
+pub mod pipelines;
 mod projects;
 mod runs;
 pub mod secrets;
@@ -49,6 +51,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     extract::refuse_content_encoding,
                 ))
                 .configure(projects::routes)
+                .configure(apply::routes)
                 .configure(tokens::routes)
                 .configure(pipelines::routes)
                 .configure(secrets::routes)

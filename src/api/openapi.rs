@@ -20,7 +20,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    deliveries, health, hook_test, hooks, outgoing, pipelines, projects, runs, secrets, tokens,
+    apply, deliveries, health, hook_test, hooks, outgoing, pipelines, projects, runs, secrets,
+    tokens,
 };
 
 /// The document; every handler is listed here.
@@ -39,6 +40,7 @@ use super::{
         deliveries::list, deliveries::get_one, deliveries::replay,
         runs::get_one, runs::logs, runs::list, runs::cancel, runs::retry, runs::manual,
         crate::ingest::handler::receive,
+        apply::apply, apply::export_project, apply::schema,
     ),
     components(schemas(crate::error::ErrorBody, crate::domain::FieldError, outgoing::OutgoingPatch)),
     modifiers(&BearerAuth, &EdgeAnswers),

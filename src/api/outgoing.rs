@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 
 use super::pipelines::{hook_variable_names, load as load_pipeline, parse_spec};
 use super::{AppState, Auth};
-use crate::crypto::{last4, mask};
+use crate::crypto::{last4, mask, MasterKey};
 use crate::domain::check_name;
 use crate::domain::ids::{new_id, IdKind};
 use crate::domain::role::Role;
@@ -147,6 +147,9 @@ pub struct OutgoingOut {
     pub previous_secret_expires_at: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+    /// `apply` when `hookgate apply` created it (so `apply --prune` may delete it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub managed_by: Option<&'static str>,
 }
 
 /// One delivery attempt.
@@ -230,6 +233,7 @@ pub fn to_out(row: OutgoingHookRow, plain_secret: Option<&str>) -> Result<Outgoi
         disabled_reason: row.disabled_reason,
         created_at: rfc3339(row.created_at),
         updated_at: rfc3339(row.updated_at),
+        managed_by: None,
     })
 }
 
@@ -251,16 +255,32 @@ pub async fn load(
 
 /// The names an outgoing template of this pipeline may use.
 async fn known_names(state: &AppState, pipeline_id: &str) -> Result<HashSet<String>, ApiError> {
+    let declared = match state.store.get_pipeline(pipeline_id).await? {
+        Some(p) => parse_spec(&p)?
+            .variables
+            .into_iter()
+            .map(|v| v.name)
+            .collect(),
+        None => Vec::new(),
+    };
+    let hooks = hook_variable_names(state.store.as_ref(), pipeline_id).await?;
+    Ok(template_names(declared, hooks))
+}
+
+/// The names an outgoing template may use: the event's own names, the pipeline's declared
+/// variables and the variables its incoming hooks declare.
+pub fn template_names(
+    pipeline_variables: impl IntoIterator<Item = String>,
+    hook_variables: impl IntoIterator<Item = String>,
+) -> HashSet<String> {
     let mut known: HashSet<String> = TEMPLATE_NAMES.iter().map(|s| s.to_string()).collect();
-    if let Some(p) = state.store.get_pipeline(pipeline_id).await? {
-        known.extend(parse_spec(&p)?.variables.into_iter().map(|v| v.name));
-    }
-    known.extend(hook_variable_names(state.store.as_ref(), pipeline_id).await?);
-    Ok(known)
+    known.extend(pipeline_variables);
+    known.extend(hook_variables);
+    known
 }
 
 /// Checks a whole hook row; every problem is named.
-fn validate(
+pub fn validate(
     row: &OutgoingHookRow,
     known: &HashSet<String>,
     allow_private: bool,
@@ -359,6 +379,50 @@ fn validate(
     errors
 }
 
+/// A fresh Standard Webhooks signing secret (`whsec_…`).
+pub fn generate_secret() -> SecretString {
+    SecretString::from(Provider::StandardWebhooks.generate_secret())
+}
+
+impl OutgoingIn {
+    /// A new hook row for this request on the pipeline `pipeline_id` of `project_id`, with
+    /// `secret` sealed. Check it with [`validate`] before storing it.
+    pub fn new_row(
+        self,
+        key: &MasterKey,
+        pipeline_id: &str,
+        project_id: &str,
+        secret: &SecretString,
+        now: i64,
+    ) -> OutgoingHookRow {
+        let id = new_id(IdKind::OutgoingHook);
+        OutgoingHookRow {
+            secret_ct: key.seal(&secret_context(&id), secret.expose_secret().as_bytes()),
+            secret_last4: last4(secret.expose_secret()),
+            id,
+            pipeline_id: pipeline_id.to_string(),
+            project_id: project_id.to_string(),
+            name: self.name.trim().to_string(),
+            channel: self.channel.unwrap_or_else(|| "webhook".into()),
+            url: self.url.trim().to_string(),
+            headers: Value::Object(self.headers).to_string(),
+            triggers: triggers_json(self.triggers),
+            payload: self.payload.map(|p| p.to_string()),
+            text_template: self.text,
+            timeout_secs: self
+                .timeout_secs
+                .unwrap_or(DEFAULT_TIMEOUT_SECS)
+                .min(i64::MAX as u64) as i64,
+            is_active: self.is_active,
+            disabled_reason: None,
+            prev_secret_ct: None,
+            prev_secret_expires_at: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
 fn triggers_json(triggers: Option<Vec<String>>) -> String {
     let mut list = triggers.unwrap_or_else(|| EVENTS.iter().map(|s| s.to_string()).collect());
     let mut seen = HashSet::new();
@@ -377,36 +441,14 @@ pub async fn create(
     body: super::extract::Json<OutgoingIn>,
 ) -> Result<HttpResponse, ApiError> {
     let pipeline = load_pipeline(&state, &auth, &path, Role::Member).await?;
-    let body = body.into_inner();
-    let id = new_id(IdKind::OutgoingHook);
-    let secret = SecretString::from(Provider::StandardWebhooks.generate_secret());
-    let now = now_ms();
-    let row = OutgoingHookRow {
-        secret_ct: state
-            .key
-            .seal(&secret_context(&id), secret.expose_secret().as_bytes()),
-        secret_last4: last4(secret.expose_secret()),
-        id,
-        pipeline_id: pipeline.id.clone(),
-        project_id: pipeline.project_id.clone(),
-        name: body.name.trim().to_string(),
-        channel: body.channel.unwrap_or_else(|| "webhook".into()),
-        url: body.url.trim().to_string(),
-        headers: Value::Object(body.headers).to_string(),
-        triggers: triggers_json(body.triggers),
-        payload: body.payload.map(|p| p.to_string()),
-        text_template: body.text,
-        timeout_secs: body
-            .timeout_secs
-            .unwrap_or(DEFAULT_TIMEOUT_SECS)
-            .min(i64::MAX as u64) as i64,
-        is_active: body.is_active,
-        disabled_reason: None,
-        prev_secret_ct: None,
-        prev_secret_expires_at: None,
-        created_at: now,
-        updated_at: now,
-    };
+    let secret = generate_secret();
+    let row = body.into_inner().new_row(
+        &state.key,
+        &pipeline.id,
+        &pipeline.project_id,
+        &secret,
+        now_ms(),
+    );
     let errors = validate(
         &row,
         &known_names(&state, &pipeline.id).await?,
@@ -422,7 +464,10 @@ pub async fn create(
 /// `GET /hooks/{oh}`.
 pub async fn get_one(state: &AppState, auth: &Auth, id: &str) -> Result<HttpResponse, ApiError> {
     let row = load(state, auth, id, Role::Viewer).await?;
-    Ok(HttpResponse::Ok().json(to_out(row, None)?))
+    let managed = crate::apply::managed_by(state.store.as_ref(), &row.project_id).await?;
+    let mut out = to_out(row, None)?;
+    out.managed_by = managed(&out.id);
+    Ok(HttpResponse::Ok().json(out))
 }
 
 /// `PATCH /hooks/{oh}`.
@@ -502,7 +547,7 @@ pub async fn rotate(
 ) -> Result<HttpResponse, ApiError> {
     let mut row = load(state, auth, id, Role::Member).await?;
     let secret = match supplied {
-        None => SecretString::from(Provider::StandardWebhooks.generate_secret()),
+        None => generate_secret(),
         Some(s) => {
             let usable = s.expose_secret().starts_with("whsec_")
                 && crate::notify::deliver::signature_headers(s.expose_secret(), "x", b"", 0)

@@ -31,6 +31,9 @@ pub struct PipelineOut {
     pub spec: PipelineSpec,
     pub created_at: String,
     pub updated_at: String,
+    /// `apply` when `hookgate apply` created it (so `apply --prune` may delete it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub managed_by: Option<&'static str>,
 }
 
 impl TryFrom<PipelineRow> for PipelineOut {
@@ -44,6 +47,7 @@ impl TryFrom<PipelineRow> for PipelineOut {
             spec,
             created_at: rfc3339(row.created_at),
             updated_at: rfc3339(row.updated_at),
+            managed_by: None,
         })
     }
 }
@@ -144,10 +148,15 @@ pub async fn list(
         .ok_or_else(|| ApiError::not_found("project"))?;
     auth.require(&project.id, Role::Viewer, "project")?;
     let rows = state.store.list_pipelines(&project.id).await?;
+    let managed = crate::apply::managed_by(state.store.as_ref(), &project.id).await?;
     let out = rows
         .into_iter()
-        .map(PipelineOut::try_from)
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(|r| {
+            let mut out = PipelineOut::try_from(r)?;
+            out.managed_by = managed(&out.id);
+            Ok(out)
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
     Ok(HttpResponse::Ok().json(out))
 }
 
@@ -160,7 +169,10 @@ pub async fn get_one(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let row = load(&state, &auth, &path, Role::Viewer).await?;
-    Ok(HttpResponse::Ok().json(PipelineOut::try_from(row)?))
+    let managed = crate::apply::managed_by(state.store.as_ref(), &row.project_id).await?;
+    let mut out = PipelineOut::try_from(row)?;
+    out.managed_by = managed(&out.id);
+    Ok(HttpResponse::Ok().json(out))
 }
 
 /// Replace a pipeline's definition (member).

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use super::pipelines::load;
 use super::{AppState, Auth};
-use crate::crypto::{last4, mask};
+use crate::crypto::{last4, mask, MasterKey};
 use crate::domain::role::Role;
 use crate::domain::time::{now_ms, rfc3339};
 use crate::domain::FieldError;
@@ -51,18 +51,33 @@ pub fn secret_context(pipeline_id: &str, name: &str) -> String {
     format!("pipeline:{pipeline_id}:secret:{name}")
 }
 
-fn check_secret_name(name: &str) -> Result<(), ApiError> {
-    let ok = !name.is_empty()
+/// Checks a secret's name and value by the API's rules: fields `name` and `value`.
+pub fn check_secret(name: &str, value: &str) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    let name_ok = !name.is_empty()
         && name.len() <= 100
         && name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::validation(vec![FieldError::new(
+    if !name_ok {
+        errors.push(FieldError::new(
             "name",
             "must be letters, digits and _, not starting with a digit",
-        )]))
+        ));
+    }
+    if value.is_empty() || value.len() > MAX_SECRET_BYTES {
+        errors.push(FieldError::new("value", "must be 1 byte to 64 KiB"));
+    }
+    errors
+}
+
+/// A pipeline secret row with `plain` sealed under its context.
+pub fn new_row(key: &MasterKey, pipeline_id: &str, name: &str, plain: &str, now: i64) -> SecretRow {
+    SecretRow {
+        ciphertext: key.seal(&secret_context(pipeline_id, name), plain.as_bytes()),
+        last4: last4(plain),
+        pipeline_id: pipeline_id.to_string(),
+        name: name.to_string(),
+        updated_at: now,
     }
 }
 
@@ -78,24 +93,13 @@ pub async fn put_secret(
 ) -> Result<HttpResponse, ApiError> {
     let (pl, name) = path.into_inner();
     let pipeline = load(&state, &auth, &pl, Role::Member).await?;
-    check_secret_name(&name)?;
     let value = body.into_inner().value;
     let plain = value.expose_secret();
-    if plain.is_empty() || plain.len() > MAX_SECRET_BYTES {
-        return Err(ApiError::validation(vec![FieldError::new(
-            "value",
-            "must be 1 byte to 64 KiB",
-        )]));
+    let errors = check_secret(&name, plain);
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
     }
-    let row = SecretRow {
-        ciphertext: state
-            .key
-            .seal(&secret_context(&pipeline.id, &name), plain.as_bytes()),
-        last4: last4(plain),
-        pipeline_id: pipeline.id,
-        name,
-        updated_at: now_ms(),
-    };
+    let row = new_row(&state.key, &pipeline.id, &name, plain, now_ms());
     state.store.put_secret(&row).await?;
     Ok(HttpResponse::Ok().json(SecretOut::from(row)))
 }

@@ -1,5 +1,5 @@
 //! The command line: `hookgate serve | worker | migrate | project create | token create | send |
-//! test-hook`.
+//! test-hook | apply | diff | export`.
 //! Each command that talks to a server over HTTP has its own file beside this one.
 
 use std::path::PathBuf;
@@ -14,6 +14,8 @@ use crate::domain::role::Role;
 use crate::startup::Application;
 use crate::store;
 
+mod apply;
+pub mod apply_file;
 mod send;
 mod test_hook;
 
@@ -94,6 +96,48 @@ pub enum Command {
         #[arg(long, env = "HOOKGATE_TOKEN", hide_env_values = true)]
         token: String,
     },
+    /// Converge the server to the documents in a file or folder (config as code; SPEC §8).
+    Apply {
+        #[command(flatten)]
+        server: apply::ServerArgs,
+        /// A YAML or JSON file (several documents: `---`), or a folder of them.
+        #[arg(short = 'f', long = "file", required_unless_present = "schema")]
+        file: Option<PathBuf>,
+        /// Also delete what the file does not list, among the objects an apply created.
+        #[arg(long)]
+        prune: bool,
+        /// Print the plan; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print the document's JSON Schema and exit.
+        #[arg(long)]
+        schema: bool,
+    },
+    /// Print what `apply` would change.
+    Diff {
+        #[command(flatten)]
+        server: apply::ServerArgs,
+        /// A YAML or JSON file, or a folder of them.
+        #[arg(short = 'f', long = "file")]
+        file: PathBuf,
+        /// Plan with --prune.
+        #[arg(long)]
+        prune: bool,
+        /// Exit 2 when there are changes (0: none, 1: an error).
+        #[arg(long)]
+        exit_code: bool,
+    },
+    /// Print a project's pipelines, hooks and secret names as an apply document.
+    Export {
+        #[command(flatten)]
+        server: apply::ServerArgs,
+        /// The project (name or id).
+        #[arg(long)]
+        project: String,
+        /// yaml or json.
+        #[arg(long, default_value = "yaml", value_parser = ["yaml", "json"])]
+        output: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -164,6 +208,33 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             })
             .await?
         }
+        Command::Apply { schema: true, .. } => apply::print_schema()?,
+        Command::Apply {
+            server,
+            file,
+            prune,
+            dry_run,
+            ..
+        } => {
+            let file = file.context("give -f FILE|DIR")?;
+            apply::apply(&server, &file, dry_run, prune).await?;
+        }
+        Command::Diff {
+            server,
+            file,
+            prune,
+            exit_code,
+        } => {
+            let drift = apply::apply(&server, &file, true, prune).await?;
+            if exit_code && drift == apply::Drift::Changes {
+                std::process::exit(2);
+            }
+        }
+        Command::Export {
+            server,
+            project,
+            output,
+        } => apply::export(&server, &project, &output).await?,
         Command::Worker => crate::startup::run_workers_only(settings).await?,
         Command::Serve { no_worker } => {
             Application::build(settings, !no_worker)

@@ -43,11 +43,11 @@ pub struct FilterSpec {
     pub matches: Option<String>,
     /// Holds when the value is absent or does not equal this one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Value>)]
     pub not_equals: Option<Value>,
     /// Holds when the value is absent or equals none of these.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Vec<Object>>)]
+    #[schema(value_type = Option<Vec<Value>>)]
     pub not_in: Option<Vec<Value>>,
     /// Holds when the value is absent or this regular expression does not match its text.
     #[serde(default, skip_serializing_if = "Option::is_none")]

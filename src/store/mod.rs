@@ -3,6 +3,10 @@
 //! The SQL both dialects share lives once, in the `impl_store!` macro (store/shared.rs); each backend module
 //! adds what differs (connection set-up, migrations, claims).
 
+#[macro_use]
+mod catalog;
+#[macro_use]
+pub mod apply;
 pub mod compress;
 mod error;
 mod model;
@@ -34,6 +38,8 @@ pub trait Store: Send + Sync + 'static {
     /// Starts following other processes' hook and pipeline changes (PostgreSQL: LISTEN); a
     /// no-op on SQLite, where other processes are covered by the hook cache's freshness limit.
     fn watch_config(&self);
+    /// The transaction-scoped catalog reads and writes of `hookgate apply` (store/apply.rs).
+    fn apply_store(&self) -> &dyn apply::ApplyStore;
 
     async fn insert_project(&self, p: &ProjectRow) -> Result<(), StoreError>;
     async fn list_projects(&self) -> Result<Vec<ProjectRow>, StoreError>;

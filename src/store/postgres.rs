@@ -107,4 +107,14 @@ impl_store!(
             generation.fetch_add(1, Ordering::AcqRel);
         });
     }
+
+    fn apply_store(&self) -> &dyn apply::ApplyStore {
+        self
+    }
 });
+
+impl_apply_store!(
+    PgStore,
+    begin_write = "BEGIN",
+    project_lock = Some("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+);

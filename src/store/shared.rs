@@ -191,16 +191,7 @@ macro_rules! impl_store {
         }
 
         async fn insert_pipeline(&self, p: &PipelineRow) -> Result<(), StoreError> {
-            sqlx::query(
-                "INSERT INTO pipelines (id, project_id, name, spec, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(&p.id)
-            .bind(&p.project_id)
-            .bind(&p.name)
-            .bind(&p.spec)
-            .bind(p.created_at)
-            .bind(p.updated_at)
+            catalog_query!(insert_pipeline, p)
             .execute(&self.pool)
             .await?;
             Ok(())
@@ -218,12 +209,8 @@ macro_rules! impl_store {
         }
 
         async fn update_pipeline(&self, p: &PipelineRow) -> Result<bool, StoreError> {
-            let r = sqlx::query("UPDATE pipelines SET name = $2, spec = $3, updated_at = $4 WHERE id = $1")
-                .bind(&p.id)
-                .bind(&p.name)
-                .bind(&p.spec)
-                .bind(p.updated_at)
-                .execute(&self.pool)
+            let r = catalog_query!(update_pipeline, p)
+            .execute(&self.pool)
                 .await?;
             self.config_changed().await;
             Ok(r.rows_affected() > 0)
@@ -236,17 +223,7 @@ macro_rules! impl_store {
         }
 
         async fn put_secret(&self, s: &SecretRow) -> Result<(), StoreError> {
-            sqlx::query(
-                "INSERT INTO pipeline_secrets (pipeline_id, name, ciphertext, last4, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (pipeline_id, name) DO UPDATE \
-                 SET ciphertext = excluded.ciphertext, last4 = excluded.last4, updated_at = excluded.updated_at",
-            )
-            .bind(&s.pipeline_id)
-            .bind(&s.name)
-            .bind(&s.ciphertext)
-            .bind(&s.last4)
-            .bind(s.updated_at)
+            catalog_query!(put_secret, s)
             .execute(&self.pool)
             .await?;
             Ok(())
@@ -269,24 +246,7 @@ macro_rules! impl_store {
         }
 
         async fn insert_hook(&self, h: &HookRow) -> Result<(), StoreError> {
-            sqlx::query(
-                "INSERT INTO incoming_hooks (id, pipeline_id, project_id, name, provider, is_active, config, \
-                 secret_ct, secret_last4, prev_secret_ct, prev_secret_expires_at, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-            )
-            .bind(&h.id)
-            .bind(&h.pipeline_id)
-            .bind(&h.project_id)
-            .bind(&h.name)
-            .bind(&h.provider)
-            .bind(h.is_active)
-            .bind(&h.config)
-            .bind(&h.secret_ct)
-            .bind(&h.secret_last4)
-            .bind(&h.prev_secret_ct)
-            .bind(h.prev_secret_expires_at)
-            .bind(h.created_at)
-            .bind(h.updated_at)
+            catalog_query!(insert_hook, h)
             .execute(&self.pool)
             .await?;
             Ok(())
@@ -304,20 +264,7 @@ macro_rules! impl_store {
         }
 
         async fn update_hook(&self, h: &HookRow) -> Result<bool, StoreError> {
-            let r = sqlx::query(
-                "UPDATE incoming_hooks SET name = $2, provider = $3, is_active = $4, config = $5, secret_ct = $6, \
-                 secret_last4 = $7, prev_secret_ct = $8, prev_secret_expires_at = $9, updated_at = $10 WHERE id = $1",
-            )
-            .bind(&h.id)
-            .bind(&h.name)
-            .bind(&h.provider)
-            .bind(h.is_active)
-            .bind(&h.config)
-            .bind(&h.secret_ct)
-            .bind(&h.secret_last4)
-            .bind(&h.prev_secret_ct)
-            .bind(h.prev_secret_expires_at)
-            .bind(h.updated_at)
+            let r = catalog_query!(update_hook, h)
             .execute(&self.pool)
             .await?;
             self.config_changed().await;
@@ -841,31 +788,7 @@ macro_rules! impl_store {
         }
 
         async fn insert_outgoing_hook(&self, h: &OutgoingHookRow) -> Result<(), StoreError> {
-            sqlx::query(
-                "INSERT INTO outgoing_hooks (id, pipeline_id, project_id, name, channel, url, headers, triggers, payload, \
-                 text_template, timeout_secs, is_active, disabled_reason, secret_ct, secret_last4, created_at, updated_at, \
-                 prev_secret_ct, prev_secret_expires_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
-            )
-            .bind(&h.id)
-            .bind(&h.pipeline_id)
-            .bind(&h.project_id)
-            .bind(&h.name)
-            .bind(&h.channel)
-            .bind(&h.url)
-            .bind(&h.headers)
-            .bind(&h.triggers)
-            .bind(&h.payload)
-            .bind(&h.text_template)
-            .bind(h.timeout_secs)
-            .bind(h.is_active)
-            .bind(&h.disabled_reason)
-            .bind(&h.secret_ct)
-            .bind(&h.secret_last4)
-            .bind(h.created_at)
-            .bind(h.updated_at)
-            .bind(&h.prev_secret_ct)
-            .bind(h.prev_secret_expires_at)
+            catalog_query!(insert_outgoing_hook, h)
             .execute(&self.pool)
             .await?;
             Ok(())
@@ -883,27 +806,7 @@ macro_rules! impl_store {
         }
 
         async fn update_outgoing_hook(&self, h: &OutgoingHookRow) -> Result<bool, StoreError> {
-            let r = sqlx::query(
-                "UPDATE outgoing_hooks SET name = $2, channel = $3, url = $4, headers = $5, triggers = $6, payload = $7, \
-                 text_template = $8, timeout_secs = $9, is_active = $10, disabled_reason = $11, secret_ct = $12, \
-                 secret_last4 = $13, updated_at = $14, prev_secret_ct = $15, prev_secret_expires_at = $16 WHERE id = $1",
-            )
-            .bind(&h.id)
-            .bind(&h.name)
-            .bind(&h.channel)
-            .bind(&h.url)
-            .bind(&h.headers)
-            .bind(&h.triggers)
-            .bind(&h.payload)
-            .bind(&h.text_template)
-            .bind(h.timeout_secs)
-            .bind(h.is_active)
-            .bind(&h.disabled_reason)
-            .bind(&h.secret_ct)
-            .bind(&h.secret_last4)
-            .bind(h.updated_at)
-            .bind(&h.prev_secret_ct)
-            .bind(h.prev_secret_expires_at)
+            let r = catalog_query!(update_outgoing_hook, h)
             .execute(&self.pool)
             .await?;
             Ok(r.rows_affected() > 0)

@@ -84,5 +84,15 @@ impl_store!(
         fn listen_runs(&self, _wake: Arc<tokio::sync::Notify>) {}
 
         fn watch_config(&self) {}
+
+        fn apply_store(&self) -> &dyn apply::ApplyStore {
+            self
+        }
     }
+);
+
+impl_apply_store!(
+    SqliteStore,
+    begin_write = "BEGIN IMMEDIATE",
+    project_lock = None
 );

@@ -3,6 +3,11 @@
 mod helpers;
 
 mod allowed_ips;
+mod apply;
+mod apply_cli;
+mod apply_examples;
+mod apply_processes;
+mod apply_roundtrip;
 mod bodies;
 mod cli;
 mod cli_rules;
