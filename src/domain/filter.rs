@@ -292,22 +292,40 @@ impl Filter {
             // Templates were checked at compile time, so rendering cannot fail here.
             Subject::Text(t) => {
                 let text = Value::String(template::render(t, vars).unwrap_or_default());
-                return self.test_value(&format!("text {}", shown(&text)), &text);
+                return self.test_value("text", &text);
             }
         };
         match value {
             None if self.negated => Ok(()),
             None => Err(format!("{label} is absent")),
-            Some(v) => self.test_value(&format!("{label} {}", shown(v)), v),
+            Some(v) => self.test_value(label, v),
         }
     }
 
-    /// `subject` is how the value is named in a reason: `source_ref "main"`.
-    fn test_value(&self, subject: &str, v: &Value) -> Result<(), String> {
-        // (held, what it is when it holds, what it is when it does not)
-        let (held, yes, no) = match &self.test {
+    /// Tests one value; the reason is only written when the filter does not hold. `label`
+    /// names the value in it: `source_ref "main" does not match …`.
+    fn test_value(&self, label: &str, v: &Value) -> Result<(), String> {
+        let held = match &self.test {
+            Test::Equals(want) => same(v, want),
+            Test::In(list) => list.iter().any(|w| same(v, w)),
+            Test::Matches(re) => match re.is_match(&template::value_as_text(v)) {
+                Ok(m) => m,
+                // Fail closed, whichever form the filter is in.
+                Err(pattern::BudgetExceeded) => {
+                    return Err(format!(
+                        "{label} {}: regex budget exceeded ({})",
+                        shown(v),
+                        re.as_str()
+                    ))
+                }
+            },
+        };
+        if held != self.negated {
+            return Ok(());
+        }
+        // (what it is when the test holds, what it is when it does not)
+        let (yes, no) = match &self.test {
             Test::Equals(want) => (
-                same(v, want),
                 format!("equals {}", shown(want)),
                 format!("does not equal {}", shown(want)),
             ),
@@ -315,30 +333,20 @@ impl Filter {
                 let options: Vec<String> = list.iter().map(shown).collect();
                 let options = excerpt_raw(&options.join(", "));
                 (
-                    list.iter().any(|w| same(v, w)),
                     format!("is one of [{options}]"),
                     format!("is not one of [{options}]"),
                 )
             }
-            Test::Matches(re) => match re.is_match(&template::value_as_text(v)) {
-                Ok(m) => (
-                    m,
-                    format!("matches {}", re.as_str()),
-                    format!("does not match {}", re.as_str()),
-                ),
-                // Fail closed, whichever form the filter is in.
-                Err(pattern::BudgetExceeded) => {
-                    return Err(format!(
-                        "{subject}: regex budget exceeded ({})",
-                        re.as_str()
-                    ))
-                }
-            },
+            Test::Matches(re) => (
+                format!("matches {}", re.as_str()),
+                format!("does not match {}", re.as_str()),
+            ),
         };
-        match (held, self.negated) {
-            (true, false) | (false, true) => Ok(()),
-            (false, false) => Err(format!("{subject} {no}")),
-            (true, true) => Err(format!("{subject} {yes} (not_{})", op(&self.test))),
+        let subject = format!("{label} {}", shown(v));
+        if self.negated {
+            Err(format!("{subject} {yes} (not_{})", op(&self.test)))
+        } else {
+            Err(format!("{subject} {no}"))
         }
     }
 }
