@@ -1,5 +1,6 @@
 //! The management API under `/api/v1`, plus health, readiness and the OpenAPI document.
 
+mod approvals;
 pub mod auth;
 mod deliveries;
 mod extract;
@@ -50,7 +51,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(hooks::routes)
                 .configure(outgoing::routes)
                 .configure(deliveries::routes)
-                .configure(runs::routes),
+                .configure(runs::routes)
+                .configure(approvals::routes),
         )
         .service(
             utoipa_swagger_ui::SwaggerUi::new("/api/docs/{_:.*}")

@@ -3,7 +3,9 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{deliveries, health, hooks, outgoing, pipelines, projects, runs, secrets, tokens};
+use super::{
+    approvals, deliveries, health, hooks, outgoing, pipelines, projects, runs, secrets, tokens,
+};
 
 /// The document; every handler is listed here.
 #[derive(OpenApi)]
@@ -19,6 +21,7 @@ use super::{deliveries, health, hooks, outgoing, pipelines, projects, runs, secr
         outgoing::create, outgoing::attempts, outgoing::events,
         deliveries::list, deliveries::get_one, deliveries::replay,
         runs::get_one, runs::logs, runs::list, runs::cancel, runs::retry, runs::manual,
+        approvals::approve, approvals::reject,
         crate::ingest::handler::receive,
     ),
     components(schemas(crate::error::ErrorBody, crate::domain::FieldError, outgoing::OutgoingPatch)),

@@ -23,7 +23,7 @@ use crate::domain::FieldError;
 use crate::error::ApiError;
 use crate::ingest::signature::Provider;
 use crate::net_guard::TargetGuard;
-use crate::notify::render::{EVENTS, TEMPLATE_NAMES};
+use crate::notify::render::{DEFAULT_TRIGGERS, EVENTS, TEMPLATE_NAMES};
 use crate::notify::secret_context;
 use crate::store::{OutgoingEventRow, OutgoingHookRow};
 
@@ -63,8 +63,10 @@ pub struct OutgoingIn {
     #[serde(default)]
     #[schema(value_type = Object)]
     pub headers: Map<String, Value>,
-    /// Events to send: `run.queued`, `run.started`, `run.succeeded`, `run.failed`,
-    /// `run.cancelled`, `run.timed_out`, `run.superseded`. Default: all of them.
+    /// Events to send: `run.queued`, `run.started`, `run.approval_requested`, `run.succeeded`,
+    /// `run.failed`, `run.cancelled`, `run.timed_out`, `run.superseded`, `run.rejected`,
+    /// `pipeline.created|updated|deleted`, `delivery.rejected|ignored`. Default: the seven
+    /// `run.*` events of a run without approvals.
     #[serde(default)]
     pub triggers: Option<Vec<String>>,
     /// `webhook` only: a JSON template for the body; without it the envelope is sent.
@@ -350,7 +352,8 @@ fn validate(
 }
 
 fn triggers_json(triggers: Option<Vec<String>>) -> String {
-    let mut list = triggers.unwrap_or_else(|| EVENTS.iter().map(|s| s.to_string()).collect());
+    let mut list =
+        triggers.unwrap_or_else(|| DEFAULT_TRIGGERS.iter().map(|s| s.to_string()).collect());
     let mut seen = HashSet::new();
     list.retain(|t| seen.insert(t.clone()));
     serde_json::to_string(&list).unwrap_or_else(|_| "[]".into())

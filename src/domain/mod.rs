@@ -1,10 +1,12 @@
 //! Pure types and rules, no I/O: ids, roles, pipelines, hooks, variables, templates.
 
+pub mod approval;
 pub mod filter;
 pub mod hook;
 pub mod ids;
 pub mod pipeline;
 pub mod role;
+pub mod run_status;
 pub mod template;
 pub mod time;
 pub mod variable;

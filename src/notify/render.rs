@@ -5,7 +5,18 @@ use serde_json::{json, Map, Value};
 
 use crate::domain::template::{self, TemplateError};
 use crate::domain::time::rfc3339;
-use crate::store::{OutgoingEventRow, OutgoingHookRow, RunRow};
+use crate::store::{ApprovalRow, OutgoingEventRow, OutgoingHookRow, RunRow};
+
+/// The events a hook that names no triggers gets: a run's life, as before approvals existed.
+pub const DEFAULT_TRIGGERS: &[&str] = &[
+    "run.queued",
+    "run.started",
+    "run.succeeded",
+    "run.failed",
+    "run.cancelled",
+    "run.timed_out",
+    "run.superseded",
+];
 
 /// Every event an outgoing hook may subscribe to.
 pub const EVENTS: &[&str] = &[
@@ -16,6 +27,8 @@ pub const EVENTS: &[&str] = &[
     "run.cancelled",
     "run.timed_out",
     "run.superseded",
+    "run.approval_requested",
+    "run.rejected",
 ];
 
 /// The names every outgoing template may use, besides the pipeline's variables.
@@ -30,6 +43,8 @@ pub const TEMPLATE_NAMES: &[&str] = &[
     "triggered_at",
     "triggered_by",
     "comment",
+    "decided_by",
+    "message",
 ];
 
 /// The Slack text when a hook gives none.
@@ -39,13 +54,39 @@ pub const DEFAULT_SLACK_TEXT: &str = "${pipeline_name} run ${run_id}: ${status}"
 pub fn event_ordinal(event: &str) -> i64 {
     match event {
         "run.queued" => 0,
-        "run.started" => 1,
+        "run.started" | "run.approval_requested" => 1,
         _ => 2,
     }
 }
 
 /// The run as it is at the event, stored with the event (JSON text).
 pub fn snapshot(run: &RunRow, pipeline_name: &str, project_name: &str) -> String {
+    snapshot_value(run, pipeline_name, project_name).to_string()
+}
+
+/// [`snapshot`] with the run's approval: who asked what, and who decided, when, with which comment.
+pub fn snapshot_with_approval(
+    run: &RunRow,
+    pipeline_name: &str,
+    project_name: &str,
+    approval: &ApprovalRow,
+) -> String {
+    let mut snap = snapshot_value(run, pipeline_name, project_name);
+    snap["approval"] = json!({
+        "step": approval.step_name,
+        "message": approval.message,
+        "approvers": approval.approvers(),
+        "requested_at": rfc3339(approval.requested_at),
+        "expires_at": rfc3339(approval.deadline),
+        "decision": approval.decision,
+        "decided_by": approval.decided_by,
+        "decided_at": approval.decided_at.map(rfc3339),
+        "comment": approval.comment,
+    });
+    snap.to_string()
+}
+
+fn snapshot_value(run: &RunRow, pipeline_name: &str, project_name: &str) -> Value {
     let variables: Value =
         serde_json::from_str(&run.variables).unwrap_or_else(|_| Value::Object(Map::new()));
     json!({
@@ -62,7 +103,6 @@ pub fn snapshot(run: &RunRow, pipeline_name: &str, project_name: &str) -> String
         "project_id": run.project_id,
         "project_name": project_name,
     })
-    .to_string()
 }
 
 fn time_or_null(v: &Value) -> Value {
@@ -88,14 +128,30 @@ pub fn template_vars(event: &OutgoingEventRow, snap: &Value) -> Map<String, Valu
     vars.insert("status".into(), s("status"));
     vars.insert("triggered_at".into(), time_or_null(&s("created_at")));
     vars.insert("triggered_by".into(), s("triggered_by"));
-    vars.insert("comment".into(), s("reason"));
+    let approval = snap.get("approval");
+    let from_approval = |k: &str| approval.and_then(|a| a.get(k)).filter(|v| !v.is_null());
+    // `${comment}`: the approver's comment when there is one, else the run's reason.
+    vars.insert(
+        "comment".into(),
+        from_approval("comment")
+            .cloned()
+            .unwrap_or_else(|| s("reason")),
+    );
+    vars.insert(
+        "decided_by".into(),
+        from_approval("decided_by").cloned().unwrap_or(Value::Null),
+    );
+    vars.insert(
+        "message".into(),
+        from_approval("message").cloned().unwrap_or(Value::Null),
+    );
     vars
 }
 
 /// The body sent without a `payload` template.
 pub fn envelope(event: &OutgoingEventRow, snap: &Value) -> Value {
     let s = |k: &str| snap.get(k).cloned().unwrap_or(Value::Null);
-    json!({
+    let mut body = json!({
         "event_id": event.id,
         "event": event.event,
         "occurred_at": rfc3339(event.occurred_at),
@@ -111,7 +167,11 @@ pub fn envelope(event: &OutgoingEventRow, snap: &Value) -> Value {
             "started_at": time_or_null(&s("started_at")),
             "finished_at": time_or_null(&s("finished_at")),
         },
-    })
+    });
+    if let Some(approval) = snap.get("approval") {
+        body["run"]["approval"] = approval.clone();
+    }
+    body
 }
 
 /// The JSON body an event sends to a hook.

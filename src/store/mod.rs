@@ -9,11 +9,14 @@ mod model;
 mod outgoing;
 #[macro_use]
 pub(crate) mod shared;
+#[macro_use]
+mod approval;
 pub mod postgres;
 pub mod sqlite;
 
 use std::sync::Arc;
 
+pub use approval::{ApprovalRow, ApprovalStore, DecisionIn};
 pub use error::StoreError;
 pub use model::*;
 pub use outgoing::*;
@@ -22,7 +25,7 @@ use crate::config::{DatabaseKind, Settings};
 
 /// Everything hookgate keeps, behind one interface for both databases.
 #[async_trait::async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: ApprovalStore + Send + Sync + 'static {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     /// Succeeds when the database answers.

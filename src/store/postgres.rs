@@ -108,3 +108,5 @@ impl_store!(
         });
     }
 });
+
+impl_approval_store!(PgStore, begin_write = "BEGIN");

@@ -55,9 +55,15 @@ macro_rules! subscribed_hooks {
 }
 
 /// Inserts one `outgoing_events` row per hook in `$hooks` (from `subscribed_hooks!`), inside
-/// the caller's transaction, with the run snapshot stored alongside.
+/// the caller's transaction, with the run snapshot stored alongside (made by `$snapshot`, a
+/// `Fn(&RunRow, pipeline name, project name) -> String`, when given).
 macro_rules! insert_events {
-    ($tx:ident, $hooks:expr, $run:expr, $event:expr, $now:expr) => {{
+    ($tx:ident, $hooks:expr, $run:expr, $event:expr, $now:expr) => {
+        insert_events!($tx, $hooks, $run, $event, $now, |run: &RunRow, pipeline: &str, project: &str| {
+            $crate::notify::render::snapshot(run, pipeline, project)
+        })
+    };
+    ($tx:ident, $hooks:expr, $run:expr, $event:expr, $now:expr, $snapshot:expr) => {{
         let run: &RunRow = $run;
         let event: &str = $event;
         let now: i64 = $now;
@@ -72,7 +78,7 @@ macro_rules! insert_events {
             .bind(event)
             .bind($crate::notify::render::event_ordinal(event))
             .bind(now)
-            .bind($crate::notify::render::snapshot(run, pipeline_name, project_name))
+            .bind(($snapshot)(run, pipeline_name, project_name))
             .execute(&mut *$tx)
             .await?;
         }
@@ -632,7 +638,15 @@ macro_rules! impl_store {
                     if let Some(lock) = key_lock {
                         sqlx::query(lock).bind(format!("{}\u{1f}{}", run.pipeline_id, key)).execute(&mut *tx).await?;
                     }
-                    if policy == "supersede" {
+                    // A run that an approver let go on is not dropped for a newer one.
+                    let approved = run.started_at.is_some() && {
+                        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM run_approvals WHERE run_id = $1")
+                            .bind(&run.id)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                        n > 0
+                    };
+                    if policy == "supersede" && !approved {
                         let newer: Option<(String,)> = sqlx::query_as(
                             "SELECT id FROM runs WHERE pipeline_id = $1 AND concurrency_key = $2 AND status = 'queued' \
                              AND (created_at > $3 OR (created_at = $3 AND id > $4)) ORDER BY created_at DESC, id DESC LIMIT 1",
@@ -678,7 +692,9 @@ macro_rules! impl_store {
                         }
                     }
                     let (running,): (i64,) = sqlx::query_as(
-                        "SELECT COUNT(*) FROM runs WHERE pipeline_id = $1 AND concurrency_key = $2 AND status = 'running'",
+                        // A run waiting for approval keeps its key's slot (SPEC §5).
+                        "SELECT COUNT(*) FROM runs WHERE pipeline_id = $1 AND concurrency_key = $2 \
+                         AND status IN ('running', 'waiting_approval')",
                     )
                     .bind(&run.pipeline_id)
                     .bind(&key)
@@ -700,7 +716,16 @@ macro_rules! impl_store {
                 .fetch_optional(&mut *tx)
                 .await?;
                 if let Some(claimed) = claimed {
-                    enqueue_events!(tx, &claimed, "run.started", now);
+                    // A run resuming after its approval already told its hooks it started.
+                    let resumed = run.started_at.is_some()
+                        && sqlx::query_as::<_, (String,)>("SELECT run_id FROM run_approvals WHERE run_id = $1 LIMIT 1")
+                            .bind(&run.id)
+                            .fetch_optional(&mut *tx)
+                            .await?
+                            .is_some();
+                    if !resumed {
+                        enqueue_events!(tx, &claimed, "run.started", now);
+                    }
                     tx.commit().await?;
                     return Ok(Some(claimed));
                 }
@@ -818,8 +843,9 @@ macro_rules! impl_store {
         async fn request_cancel(&self, run_id: &str, now: i64) -> Result<Option<String>, StoreError> {
             let mut tx = self.pool.begin_with($begin).await?;
             let cancelled: Option<RunRow> = sqlx::query_as(
-                "UPDATE runs SET status = 'cancelled', reason = 'cancelled before it started', finished_at = $2 \
-                 WHERE id = $1 AND status = 'queued' RETURNING *",
+                "UPDATE runs SET status = 'cancelled', finished_at = $2, reason = CASE status WHEN 'queued' \
+                 THEN 'cancelled before it started' ELSE 'cancelled while waiting for approval' END \
+                 WHERE id = $1 AND status IN ('queued', 'waiting_approval') RETURNING *",
             )
             .bind(run_id)
             .bind(now)

@@ -86,3 +86,5 @@ impl_store!(
         fn watch_config(&self) {}
     }
 );
+
+impl_approval_store!(SqliteStore, begin_write = "BEGIN IMMEDIATE");

@@ -2,6 +2,9 @@
 
 mod helpers;
 
+mod approval_support;
+mod approvals;
+
 mod cli;
 mod contract;
 mod crash;
