@@ -44,6 +44,12 @@ pub struct Settings {
     /// Outgoing hooks: the wait before each retry (`HOOKGATE_NOTIFY_BACKOFF_SECS`, seconds,
     /// comma-separated, fractions allowed); an event gets one attempt more than there are delays.
     pub notify_backoff: Vec<std::time::Duration>,
+    /// The email channel's relay (`HOOKGATE_SMTP_URL`): `smtps://user:pass@host:465` (TLS) or
+    /// `smtp://host:587?starttls=required` (STARTTLS); plain `smtp://host:25` only without
+    /// either. Unset: email hooks fail their attempts with a clear error. Holds a password.
+    pub smtp_url: Option<SecretString>,
+    /// The sender of hookgate's mails (`HOOKGATE_SMTP_FROM`, default `hookgate@localhost`).
+    pub smtp_from: String,
 }
 
 /// The default retry schedule of outgoing hooks: 5 s, 30 s, 2 min, 15 min, 1 h, 6 h, 12 h
@@ -115,6 +121,8 @@ struct FileSettings {
     shutdown_grace_secs: Option<u32>,
     bench_endpoints: Option<bool>,
     notify_backoff_secs: Option<serde_json::Value>,
+    smtp_url: Option<String>,
+    smtp_from: Option<String>,
 }
 
 const KEYS: &[&str] = &[
@@ -133,6 +141,8 @@ const KEYS: &[&str] = &[
     "shutdown_grace_secs",
     "bench_endpoints",
     "notify_backoff_secs",
+    "smtp_url",
+    "smtp_from",
 ];
 
 impl Settings {
@@ -263,6 +273,16 @@ impl Settings {
             &get("notify_backoff_secs").unwrap_or_else(|| DEFAULT_NOTIFY_BACKOFF_SECS.into()),
         )
         .map_err(|e| bad(&name("notify_backoff_secs"), e))?;
+        let smtp_url = get("smtp_url").map(SecretString::from);
+        if let Some(u) = &smtp_url {
+            use secrecy::ExposeSecret;
+            crate::notify::email::check_url(u.expose_secret())
+                .map_err(|e| bad(&name("smtp_url"), e))?;
+        }
+        let smtp_from = get("smtp_from").unwrap_or_else(|| "hookgate@localhost".into());
+        if smtp_from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(bad(&name("smtp_from"), "is not an email address"));
+        }
         Ok(Settings {
             listen,
             database_url,
@@ -279,6 +299,8 @@ impl Settings {
             shutdown_grace_secs,
             bench_endpoints,
             notify_backoff,
+            smtp_url,
+            smtp_from,
         })
     }
 
@@ -369,6 +391,8 @@ impl serde::Serialize for FileAsMap<'_> {
         m.serialize_entry("shutdown_grace_secs", &f.shutdown_grace_secs)?;
         m.serialize_entry("bench_endpoints", &f.bench_endpoints)?;
         m.serialize_entry("notify_backoff_secs", &f.notify_backoff_secs)?;
+        m.serialize_entry("smtp_url", &f.smtp_url)?;
+        m.serialize_entry("smtp_from", &f.smtp_from)?;
         m.end()
     }
 }

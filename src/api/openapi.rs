@@ -17,7 +17,7 @@ use super::{
         tokens::create, tokens::list, tokens::remove,
         pipelines::create, pipelines::list, pipelines::get_one, pipelines::replace, pipelines::remove,
         secrets::put_secret, secrets::list, secrets::remove,
-        hooks::create, hooks::list, hooks::get_one, hooks::update, hooks::remove, hooks::rotate,
+        hooks::create, hooks::list, hooks::get_one, hooks::update, hooks::replace, hooks::remove, hooks::rotate,
         outgoing::create, outgoing::attempts, outgoing::events,
         deliveries::list, deliveries::get_one, deliveries::replay,
         runs::get_one, runs::logs, runs::list, runs::cancel, runs::retry, runs::manual,

@@ -13,11 +13,12 @@ use utoipa::ToSchema;
 
 use super::pipelines::{hook_variable_names, load as load_pipeline, parse_spec};
 use super::{AppState, Auth};
-use crate::crypto::{last4, mask};
+use crate::crypto::mask;
 use crate::domain::check_name;
-use crate::domain::ids::{new_id, IdKind};
 use crate::domain::role::Role;
 use crate::domain::template;
+
+mod forms;
 use crate::domain::time::{now_ms, rfc3339};
 use crate::domain::FieldError;
 use crate::error::ApiError;
@@ -26,6 +27,7 @@ use crate::net_guard::TargetGuard;
 use crate::notify::render::{DEFAULT_TRIGGERS, EVENTS, TEMPLATE_NAMES};
 use crate::notify::secret_context;
 use crate::store::{OutgoingEventRow, OutgoingHookRow};
+pub use forms::replace;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(create).service(attempts).service(events);
@@ -35,7 +37,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 const DEFAULT_TIMEOUT_SECS: u64 = 10;
 const MAX_TIMEOUT_SECS: u64 = 60;
 /// Headers hookgate sets itself.
-const RESERVED_HEADERS: &[&str] = &[
+pub(super) const RESERVED_HEADERS: &[&str] = &[
     "webhook-id",
     "webhook-timestamp",
     "webhook-signature",
@@ -45,43 +47,7 @@ const RESERVED_HEADERS: &[&str] = &[
     "transfer-encoding",
 ];
 
-fn yes() -> bool {
-    true
-}
-
-/// The body of `POST /pipelines/{pl}/hooks/outgoing`.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct OutgoingIn {
-    pub name: String,
-    /// `webhook` (default) or `slack`.
-    #[serde(default)]
-    pub channel: Option<String>,
-    /// Must be `https` and public, unless `HOOKGATE_ALLOW_PRIVATE_TARGETS=true`.
-    pub url: String,
-    /// Extra request headers (string values).
-    #[serde(default)]
-    #[schema(value_type = Object)]
-    pub headers: Map<String, Value>,
-    /// Events to send: `run.queued`, `run.started`, `run.approval_requested`, `run.succeeded`,
-    /// `run.failed`, `run.cancelled`, `run.timed_out`, `run.superseded`, `run.rejected`,
-    /// `pipeline.created|updated|deleted`, `delivery.rejected|ignored`. Default: the seven
-    /// `run.*` events of a run without approvals.
-    #[serde(default)]
-    pub triggers: Option<Vec<String>>,
-    /// `webhook` only: a JSON template for the body; without it the envelope is sent.
-    #[serde(default)]
-    #[schema(value_type = Option<Object>)]
-    pub payload: Option<Value>,
-    /// `slack` only: the message template (default `${pipeline_name} run ${run_id}: ${status}`).
-    #[serde(default)]
-    pub text: Option<String>,
-    /// 1 to 60, default 10.
-    #[serde(default)]
-    pub timeout_secs: Option<u64>,
-    #[serde(default = "yes")]
-    pub is_active: bool,
-}
+pub use crate::domain::outgoing_forms::OutgoingIn;
 
 /// The body of `PATCH /hooks/{oh}`: any subset of the fields; `payload: null` or `text: null`
 /// removes the template. Setting `is_active: true` clears `disabled_reason`.
@@ -102,6 +68,16 @@ pub struct OutgoingPatch {
     pub text: Option<Value>,
     pub timeout_secs: Option<u64>,
     pub is_active: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub payload_template: Option<Value>,
+    pub to: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub subject: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub secret_header: Option<Value>,
 }
 
 /// Keeps an explicit `null` as `Some(Value::Null)` (absent stays `None`).
@@ -126,6 +102,18 @@ pub struct OutgoingOut {
     pub payload: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
+    /// A Jinja2 template rendering the body.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload_template: Option<String>,
+    /// `email`: the recipients.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub to: Vec<String>,
+    /// `email`: the subject template.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// The header that also carries the secret.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_header: Option<String>,
     pub timeout_secs: i64,
     pub is_active: bool,
     /// Why hookgate switched the hook off (the receiver answered 410).
@@ -207,6 +195,16 @@ pub fn to_out(row: OutgoingHookRow, plain_secret: Option<&str>) -> Result<Outgoi
             .map(str::to_string)
             .unwrap_or_else(|| mask(&row.secret_last4)),
         text: row.text_template,
+        payload_template: row.payload_template,
+        to: row
+            .email_to
+            .as_deref()
+            .map(serde_json::from_str)
+            .transpose()
+            .map_err(internal)?
+            .unwrap_or_default(),
+        subject: row.subject_template,
+        secret_header: row.secret_header,
         previous_secret_expires_at: row
             .prev_secret_expires_at
             .filter(|t| *t > now_ms())
@@ -242,7 +240,10 @@ pub async fn load(
 }
 
 /// The names an outgoing template of this pipeline may use.
-async fn known_names(state: &AppState, pipeline_id: &str) -> Result<HashSet<String>, ApiError> {
+pub(super) async fn known_names(
+    state: &AppState,
+    pipeline_id: &str,
+) -> Result<HashSet<String>, ApiError> {
     let mut known: HashSet<String> = TEMPLATE_NAMES.iter().map(|s| s.to_string()).collect();
     if let Some(p) = state.store.get_pipeline(pipeline_id).await? {
         known.extend(parse_spec(&p)?.variables.into_iter().map(|v| v.name));
@@ -252,18 +253,26 @@ async fn known_names(state: &AppState, pipeline_id: &str) -> Result<HashSet<Stri
 }
 
 /// Checks a whole hook row; every problem is named.
-fn validate(
+pub(super) fn validate(
     row: &OutgoingHookRow,
     known: &HashSet<String>,
     allow_private: bool,
 ) -> Vec<FieldError> {
     let mut errors: Vec<FieldError> = check_name("name", &row.name).err().into_iter().collect();
-    if !matches!(row.channel.as_str(), "webhook" | "slack") {
-        errors.push(FieldError::new("channel", "must be webhook or slack"));
+    if !matches!(row.channel.as_str(), "webhook" | "slack" | "email") {
+        errors.push(FieldError::new(
+            "channel",
+            "must be webhook, slack or email",
+        ));
     }
-    if let Err(e) = (TargetGuard { allow_private }).check_url(&row.url) {
+    if row.channel == "email" {
+        if !row.url.is_empty() {
+            errors.push(FieldError::new("url", "email hooks send mail: use to"));
+        }
+    } else if let Err(e) = (TargetGuard { allow_private }).check_url(&row.url) {
         errors.push(FieldError::new("url", e.to_string()));
     }
+    errors.extend(forms::check_channel_fields(row, known));
     if !(1..=MAX_TIMEOUT_SECS as i64).contains(&row.timeout_secs) {
         errors.push(FieldError::new(
             "timeout_secs",
@@ -281,12 +290,17 @@ fn validate(
                     errors.push(FieldError::new(field, "is set by hookgate"));
                 } else if HeaderValue::from_str(value).is_err() {
                     errors.push(FieldError::new(field, "is not a valid header value"));
+                } else if let Some(problem) = forms::check_header_template(value) {
+                    errors.push(FieldError::new(field, problem));
                 }
             }
         }
     }
     let triggers: Vec<String> = serde_json::from_str(&row.triggers).unwrap_or_default();
-    if triggers.is_empty() {
+    // Mendix's own event names are kept with a warning, not as triggers: a Mendix hook may
+    // end up with none.
+    let triggers_optional = row.request_form.as_deref() == Some("mendix");
+    if triggers.is_empty() && !triggers_optional {
         errors.push(FieldError::new("triggers", "name at least one event"));
     }
     let unknown: Vec<&str> = triggers
@@ -294,6 +308,7 @@ fn validate(
         .map(String::as_str)
         .filter(|t| !EVENTS.contains(t))
         .collect();
+
     if !unknown.is_empty() {
         errors.push(FieldError::new(
             "triggers",
@@ -337,10 +352,10 @@ fn validate(
         ));
     }
     if let Some(t) = &row.text_template {
-        if row.channel != "slack" {
+        if row.channel == "webhook" {
             errors.push(FieldError::new(
                 "text",
-                "only slack hooks take text; use payload",
+                "only slack and email hooks take text; use payload",
             ));
         }
         errors.extend(check_names(
@@ -351,7 +366,7 @@ fn validate(
     errors
 }
 
-fn triggers_json(triggers: Option<Vec<String>>) -> String {
+pub(super) fn triggers_json(triggers: Option<Vec<String>>) -> String {
     let mut list =
         triggers.unwrap_or_else(|| DEFAULT_TRIGGERS.iter().map(|s| s.to_string()).collect());
     let mut seen = HashSet::new();
@@ -359,63 +374,32 @@ fn triggers_json(triggers: Option<Vec<String>>) -> String {
     serde_json::to_string(&list).unwrap_or_else(|_| "[]".into())
 }
 
-/// Create an outgoing hook (member). The answer holds the plain signing `secret`, the only time.
+/// Create an outgoing hook (member), in hookgate's form or as the Humanitec, Mendix or Mixpeek
+/// request body (one hook per Mixpeek channel); the answer is in the form sent and holds the
+/// plain signing `secret`, the only time.
 #[utoipa::path(post, path = "/api/v1/pipelines/{pl}/hooks/outgoing", tag = "hooks", request_body = OutgoingIn,
-    responses((status = 201, body = OutgoingOut), (status = 422, body = crate::error::ErrorBody)))]
+    params(("pl" = String, Path, description = "pipeline id")),
+    responses((status = 201, body = OutgoingOut, description = "created; in the form the body was sent in"),
+        (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
+        (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
+        (status = 413, body = crate::error::ErrorBody), (status = 415, body = crate::error::ErrorBody),
+        (status = 422, body = crate::error::ErrorBody, description = "a bad field, an unknown field, or forms mixed"),
+        (status = 503, body = crate::error::ErrorBody)))]
 #[post("/pipelines/{pl}/hooks/outgoing")]
 pub async fn create(
     state: web::Data<AppState>,
     auth: Auth,
     path: web::Path<String>,
-    body: web::Json<OutgoingIn>,
+    body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     let pipeline = load_pipeline(&state, &auth, &path, Role::Member).await?;
-    let body = body.into_inner();
-    let id = new_id(IdKind::OutgoingHook);
-    let secret = SecretString::from(Provider::StandardWebhooks.generate_secret());
-    let now = now_ms();
-    let row = OutgoingHookRow {
-        secret_ct: state
-            .key
-            .seal(&secret_context(&id), secret.expose_secret().as_bytes()),
-        secret_last4: last4(secret.expose_secret()),
-        id,
-        pipeline_id: pipeline.id.clone(),
-        project_id: pipeline.project_id.clone(),
-        name: body.name.trim().to_string(),
-        channel: body.channel.unwrap_or_else(|| "webhook".into()),
-        url: body.url.trim().to_string(),
-        headers: Value::Object(body.headers).to_string(),
-        triggers: triggers_json(body.triggers),
-        payload: body.payload.map(|p| p.to_string()),
-        text_template: body.text,
-        timeout_secs: body
-            .timeout_secs
-            .unwrap_or(DEFAULT_TIMEOUT_SECS)
-            .min(i64::MAX as u64) as i64,
-        is_active: body.is_active,
-        disabled_reason: None,
-        prev_secret_ct: None,
-        prev_secret_expires_at: None,
-        created_at: now,
-        updated_at: now,
-    };
-    let errors = validate(
-        &row,
-        &known_names(&state, &pipeline.id).await?,
-        state.settings.allow_private_targets,
-    );
-    if !errors.is_empty() {
-        return Err(ApiError::validation(errors));
-    }
-    state.store.insert_outgoing_hook(&row).await?;
-    Ok(HttpResponse::Created().json(to_out(row, Some(secret.expose_secret()))?))
+    forms::create(&state, &pipeline, body.into_inner()).await
 }
 
 /// `GET /hooks/{oh}`.
 pub async fn get_one(state: &AppState, auth: &Auth, id: &str) -> Result<HttpResponse, ApiError> {
     let row = load(state, auth, id, Role::Viewer).await?;
-    Ok(HttpResponse::Ok().json(to_out(row, None)?))
+    Ok(HttpResponse::Ok().json(forms::out(row, None)?))
 }
 
 /// `PATCH /hooks/{oh}`.
@@ -462,6 +446,13 @@ pub async fn update(
             row.disabled_reason = None;
         }
     }
+    errors.extend(forms::patch_extras(
+        &mut row,
+        p.payload_template,
+        p.to,
+        p.subject,
+        p.secret_header,
+    ));
     errors.extend(validate(
         &row,
         &known_names(state, &row.pipeline_id).await?,

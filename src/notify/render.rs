@@ -29,6 +29,11 @@ pub const EVENTS: &[&str] = &[
     "run.superseded",
     "run.approval_requested",
     "run.rejected",
+    "pipeline.created",
+    "pipeline.updated",
+    "pipeline.deleted",
+    "delivery.rejected",
+    "delivery.ignored",
 ];
 
 /// The names every outgoing template may use, besides the pipeline's variables.
@@ -46,6 +51,10 @@ pub const TEMPLATE_NAMES: &[&str] = &[
     "decided_by",
     "message",
 ];
+
+/// The Humanitec form's template names (SPEC §6): `${app_id}` and `${org_id}` are the project
+/// id, `${env_id}` the pipeline id, `${name}` its name, `${deploy_id}` the run id.
+pub const HUMANITEC_ALIASES: &[&str] = &["app_id", "env_id", "name", "deploy_id", "org_id"];
 
 /// The Slack text when a hook gives none.
 pub const DEFAULT_SLACK_TEXT: &str = "${pipeline_name} run ${run_id}: ${status}";
@@ -174,11 +183,69 @@ pub fn envelope(event: &OutgoingEventRow, snap: &Value) -> Value {
     body
 }
 
-/// The JSON body an event sends to a hook.
-pub fn body(hook: &OutgoingHookRow, event: &OutgoingEventRow) -> Result<Value, String> {
+/// The variables of `event` for `hook`: with the Humanitec form's aliases for its hooks.
+fn vars_for(
+    hook: &OutgoingHookRow,
+    event: &OutgoingEventRow,
+) -> Result<(Value, Map<String, Value>), String> {
     let snap: Value = serde_json::from_str(&event.snapshot)
         .map_err(|e| format!("the stored run snapshot is not JSON: {e}"))?;
-    let vars = template_vars(event, &snap);
+    let mut vars = template_vars(event, &snap);
+    if hook.request_form.as_deref() == Some("humanitec") {
+        let get = |k: &str| vars.get(k).cloned().unwrap_or(Value::Null);
+        let aliases = [
+            ("app_id", get("project_id")),
+            ("org_id", get("project_id")),
+            ("env_id", get("pipeline_id")),
+            ("name", get("pipeline_name")),
+            ("deploy_id", get("run_id")),
+        ];
+        for (k, v) in aliases {
+            vars.insert(k.into(), v);
+        }
+        if let Some(e) = crate::domain::outgoing_forms::humanitec_event_name(&event.event) {
+            vars.insert("event".into(), Value::String(e.into()));
+        }
+    }
+    Ok((snap, vars))
+}
+
+/// The default mail: for an approval request, what to decide and how; else the run's status.
+const DEFAULT_SUBJECT: &str = "${pipeline_name}: ${event} (${status})";
+const DEFAULT_MAIL: &str = "${pipeline_name} run ${run_id}: ${status}";
+const DEFAULT_APPROVAL_MAIL: &str =
+    "${message}\n\nRun ${run_id} of ${pipeline_name} waits for an approval.\n\
+     Approve: POST /api/v1/runs/${run_id}/approve\nReject: POST /api/v1/runs/${run_id}/reject\n";
+
+/// The subject and text of the mail an event sends to an email hook.
+pub fn mail(hook: &OutgoingHookRow, event: &OutgoingEventRow) -> Result<(String, String), String> {
+    let (_, vars) = vars_for(hook, event)?;
+    let bad = |e: TemplateError| format!("the template does not render: {e}");
+    let default_text = if event.event == "run.approval_requested" {
+        DEFAULT_APPROVAL_MAIL
+    } else {
+        DEFAULT_MAIL
+    };
+    let subject = template::render(
+        hook.subject_template.as_deref().unwrap_or(DEFAULT_SUBJECT),
+        &vars,
+    )
+    .map_err(bad)?;
+    let text = template::render(hook.text_template.as_deref().unwrap_or(default_text), &vars)
+        .map_err(bad)?;
+    // A subject is one line.
+    Ok((subject.replace(['\r', '\n'], " "), text))
+}
+
+/// The JSON body an event sends to a hook.
+pub fn body(hook: &OutgoingHookRow, event: &OutgoingEventRow) -> Result<Value, String> {
+    let (snap, vars) = vars_for(hook, event)?;
+    if let Some(t) = &hook.payload_template {
+        let rendered =
+            super::jinja::render(t, &super::jinja::context(&vars, &envelope(event, &snap)))?;
+        return serde_json::from_str(&rendered)
+            .map_err(|e| format!("the payload_template rendered a body that is not JSON: {e}"));
+    }
     let bad = |e: TemplateError| format!("the template does not render: {e}");
     if hook.channel == "slack" {
         let text = template::render(
@@ -266,6 +333,12 @@ mod tests {
             prev_secret_expires_at: None,
             created_at: 0,
             updated_at: 0,
+            email_to: None,
+            subject_template: None,
+            payload_template: None,
+            secret_header: None,
+            request_form: None,
+            request_doc: None,
         }
     }
 

@@ -43,3 +43,28 @@ pub async fn start_run(app: &TestApp, pipeline: &str, token: &str) -> String {
     assert_eq!(s, 202, "{b}");
     b["run_id"].as_str().unwrap().to_string()
 }
+
+/// The fields a 422's `details` name.
+pub fn error_fields(body: &Value) -> Vec<String> {
+    body["details"]
+        .as_array()
+        .map(|d| {
+            d.iter()
+                .filter_map(|e| e["field"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Creates an outgoing hook on `pipeline` from `body` (any form); asserts 201, returns the answer.
+pub async fn create_outgoing(app: &TestApp, pipeline: &str, token: &str, body: Value) -> Value {
+    let (s, b) = app
+        .post(
+            &format!("/api/v1/pipelines/{pipeline}/hooks/outgoing"),
+            token,
+            body,
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    b
+}

@@ -4,6 +4,8 @@ mod helpers;
 
 mod approval_support;
 mod approvals;
+mod outgoing_seeds;
+mod smtp_sink;
 
 mod cli;
 mod contract;

@@ -592,7 +592,7 @@ async fn bad_hooks_are_refused_with_422(app: TestApp) {
             "timeout_secs",
         ),
         (
-            json!({ "name": "a", "url": "https://example.com", "channel": "email" }),
+            json!({ "name": "a", "url": "https://example.com", "channel": "sms" }),
             "channel",
         ),
         (json!({ "name": "a", "url": "ftp://example.com" }), "url"),
@@ -752,6 +752,12 @@ async fn state_changes_enqueue_their_events(backend: Backend) {
         prev_secret_expires_at: None,
         created_at: now,
         updated_at: now,
+        email_to: None,
+        subject_template: None,
+        payload_template: None,
+        secret_header: None,
+        request_form: None,
+        request_doc: None,
     };
     let all = serde_json::to_string(&hookgate::notify::render::EVENTS).unwrap();
     store
