@@ -28,12 +28,16 @@ ALTER TABLE outgoing_hooks ADD COLUMN secret_header TEXT;
 ALTER TABLE outgoing_hooks ADD COLUMN request_form TEXT;
 ALTER TABLE outgoing_hooks ADD COLUMN request_doc TEXT;
 
--- delivery.rejected / delivery.ignored alerts, coalesced per hook, kind and minute.
+-- delivery.rejected / delivery.ignored alerts, coalesced per incoming hook, kind and minute:
+-- ingest counts into the row of its minute; once the minute is over, one event carries the
+-- count and the last reason (`emitted` flips with a conditional UPDATE: once across processes).
 CREATE TABLE delivery_alerts (
     hook_id      TEXT NOT NULL,
     kind         TEXT NOT NULL,
     minute       BIGINT NOT NULL,
     count        BIGINT NOT NULL,
     last_reason  TEXT,
+    emitted      BOOLEAN NOT NULL DEFAULT FALSE,
     PRIMARY KEY (hook_id, kind, minute)
 );
+CREATE INDEX delivery_alerts_due ON delivery_alerts(minute) WHERE emitted = FALSE;

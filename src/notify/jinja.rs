@@ -73,7 +73,13 @@ pub fn check(template: &str, known: &HashSet<String>, json: bool) -> Result<(), 
     let rendered = render(template, &sample(known))?;
     if json {
         serde_json::from_str::<Value>(&rendered).map_err(|e| {
-            format!("renders a body that is not JSON ({e}); the webhook channel sends JSON")
+            // Jinja2 prints booleans as True/False, and a filter binds tighter than `==`.
+            let hint = if rendered.contains("True") || rendered.contains("False") {
+                "; a boolean prints as True/False: filter the whole expression, {{ (a == b) | tojson }}"
+            } else {
+                ""
+            };
+            format!("renders a body that is not JSON ({e}); the webhook channel sends JSON{hint}")
         })?;
     }
     Ok(())
@@ -92,7 +98,13 @@ mod tests {
 
     #[test]
     fn the_spec_example_checks_and_renders_json() {
-        let t = r#"{"id": "{{ event_id }}", "run": "{{ run.id }}", "ok": {{ run.status == "succeeded" | tojson }}}"#;
+        // SPEC §6 writes `{{ run.status == "succeeded" | tojson }}`: in Jinja2 the filter
+        // applies to "succeeded" alone, and the comparison prints False, which is not JSON.
+        let spec = r#"{"ok": {{ run.status == "succeeded" | tojson }}}"#;
+        assert!(check(spec, &known(), true)
+            .unwrap_err()
+            .contains("(a == b) | tojson"));
+        let t = r#"{"id": "{{ event_id }}", "run": "{{ run.id }}", "ok": {{ (run.status == "succeeded") | tojson }}}"#;
         check(t, &known(), true).unwrap();
         let out = render(
             t,

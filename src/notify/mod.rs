@@ -39,6 +39,8 @@ const POLL: Duration = Duration::from_secs(1);
 const MIN_WAIT: Duration = Duration::from_millis(50);
 /// How long a claimed event is ours: longer than the longest timeout (60 s).
 const LEASE_MS: i64 = 90_000;
+/// How often finished minutes' delivery alerts are looked for.
+const ALERTS_EVERY: Duration = Duration::from_secs(5);
 /// Requests in flight at once per process.
 const CONCURRENCY: usize = 16;
 
@@ -96,6 +98,7 @@ impl Notifier {
             smtp_from: settings.smtp_from.clone(),
         });
         let stop = CancellationToken::new();
+        tokio::spawn(alerts_loop(ctx.store.clone(), stop.clone()));
         let done = tokio::spawn(deliver_loop(ctx, stop.clone()));
         Self { stop, done }
     }
@@ -104,6 +107,20 @@ impl Notifier {
     pub async fn shutdown(self) {
         self.stop.cancel();
         let _ = self.done.await;
+    }
+}
+
+/// Sends the delivery alerts of minutes that are over (`delivery.rejected|ignored`, one event
+/// per hook, kind and minute with the count and the last reason), every few seconds.
+async fn alerts_loop(store: Arc<dyn Store>, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(ALERTS_EVERY) => {}
+            _ = stop.cancelled() => return,
+        }
+        if let Err(e) = store.emit_due_alerts(crate::domain::time::now_ms()).await {
+            tracing::warn!(error = %e, "sending delivery alerts failed; retrying");
+        }
     }
 }
 

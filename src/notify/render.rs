@@ -50,6 +50,9 @@ pub const TEMPLATE_NAMES: &[&str] = &[
     "comment",
     "decided_by",
     "message",
+    "hook_id",
+    "count",
+    "reason",
 ];
 
 /// The Humanitec form's template names (SPEC §6): `${app_id}` and `${org_id}` are the project
@@ -62,8 +65,8 @@ pub const DEFAULT_SLACK_TEXT: &str = "${pipeline_name} run ${run_id}: ${status}"
 /// A run's events reach a hook in this order: queued, started, then the final one.
 pub fn event_ordinal(event: &str) -> i64 {
     match event {
-        "run.queued" => 0,
-        "run.started" | "run.approval_requested" => 1,
+        "run.queued" | "pipeline.created" => 0,
+        "run.started" | "run.approval_requested" | "pipeline.updated" => 1,
         _ => 2,
     }
 }
@@ -137,6 +140,10 @@ pub fn template_vars(event: &OutgoingEventRow, snap: &Value) -> Map<String, Valu
     vars.insert("status".into(), s("status"));
     vars.insert("triggered_at".into(), time_or_null(&s("created_at")));
     vars.insert("triggered_by".into(), s("triggered_by"));
+    // delivery.rejected / delivery.ignored: which incoming hook, how many, the last reason.
+    for k in ["hook_id", "count", "reason"] {
+        vars.insert(k.into(), s(k));
+    }
     let approval = snap.get("approval");
     let from_approval = |k: &str| approval.and_then(|a| a.get(k)).filter(|v| !v.is_null());
     // `${comment}`: the approver's comment when there is one, else the run's reason.
@@ -179,6 +186,25 @@ pub fn envelope(event: &OutgoingEventRow, snap: &Value) -> Value {
     });
     if let Some(approval) = snap.get("approval") {
         body["run"]["approval"] = approval.clone();
+    }
+    // Events that are not about a run carry no `run`; a delivery alert says what happened.
+    match snap.get("kind").and_then(Value::as_str) {
+        Some("pipeline") => {
+            if let Some(o) = body.as_object_mut() {
+                o.remove("run");
+            }
+        }
+        Some("delivery") => {
+            if let Some(o) = body.as_object_mut() {
+                o.remove("run");
+                o.insert(
+                    "deliveries".into(),
+                    json!({ "hook_id": s("hook_id"), "hook_name": s("hook_name"), "count": s("count"),
+                            "last_reason": s("reason"), "minute_start": s("minute_start") }),
+                );
+            }
+        }
+        _ => {}
     }
     body
 }

@@ -110,3 +110,5 @@ impl_store!(
 });
 
 impl_approval_store!(PgStore, begin_write = "BEGIN");
+
+impl_alert_store!(PgStore, begin_write = "BEGIN");

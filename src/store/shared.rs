@@ -197,6 +197,7 @@ macro_rules! impl_store {
         }
 
         async fn insert_pipeline(&self, p: &PipelineRow) -> Result<(), StoreError> {
+            let mut tx = self.pool.begin_with($begin).await?;
             sqlx::query(
                 "INSERT INTO pipelines (id, project_id, name, spec, created_at, updated_at) \
                  VALUES ($1, $2, $3, $4, $5, $6)",
@@ -207,8 +208,10 @@ macro_rules! impl_store {
             .bind(&p.spec)
             .bind(p.created_at)
             .bind(p.updated_at)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+            pipeline_events!(tx, &p.id, &p.name, &p.project_id, "pipeline.created", p.created_at);
+            tx.commit().await?;
             Ok(())
         }
 
@@ -224,21 +227,37 @@ macro_rules! impl_store {
         }
 
         async fn update_pipeline(&self, p: &PipelineRow) -> Result<bool, StoreError> {
-            let r = sqlx::query("UPDATE pipelines SET name = $2, spec = $3, updated_at = $4 WHERE id = $1")
-                .bind(&p.id)
-                .bind(&p.name)
-                .bind(&p.spec)
-                .bind(p.updated_at)
-                .execute(&self.pool)
-                .await?;
+            let mut tx = self.pool.begin_with($begin).await?;
+            let updated: Option<(String,)> =
+                sqlx::query_as("UPDATE pipelines SET name = $2, spec = $3, updated_at = $4 WHERE id = $1 RETURNING project_id")
+                    .bind(&p.id)
+                    .bind(&p.name)
+                    .bind(&p.spec)
+                    .bind(p.updated_at)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if let Some((project_id,)) = &updated {
+                pipeline_events!(tx, &p.id, &p.name, project_id, "pipeline.updated", p.updated_at);
+            }
+            tx.commit().await?;
             self.config_changed().await;
-            Ok(r.rows_affected() > 0)
+            Ok(updated.is_some())
         }
 
         async fn delete_pipeline(&self, id: &str) -> Result<bool, StoreError> {
-            let r = sqlx::query("DELETE FROM pipelines WHERE id = $1").bind(id).execute(&self.pool).await?;
+            let mut tx = self.pool.begin_with($begin).await?;
+            let deleted: Option<(String, String)> =
+                sqlx::query_as("DELETE FROM pipelines WHERE id = $1 RETURNING name, project_id")
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if let Some((name, project_id)) = &deleted {
+                let now = $crate::domain::time::now_ms();
+                pipeline_events!(tx, id, name, project_id, "pipeline.deleted", now);
+            }
+            tx.commit().await?;
             self.config_changed().await;
-            Ok(r.rows_affected() > 0)
+            Ok(deleted.is_some())
         }
 
         async fn put_secret(&self, s: &SecretRow) -> Result<(), StoreError> {
@@ -496,6 +515,35 @@ macro_rules! impl_store {
                     .push_bind(encoding.as_deref());
             });
             q.build().execute(&mut *tx).await?;
+            // delivery.rejected / delivery.ignored: counted per hook and minute (one upsert per
+            // hook and kind in the batch; accepted deliveries cost nothing here).
+            let mut alerts: HashMap<(&str, &str, i64), (i64, Option<&str>)> = HashMap::new();
+            for (w, r) in batch.iter().zip(&results) {
+                let d = &w.delivery;
+                let kind = match (r, d.outcome.as_str()) {
+                    (IngestResult::Recorded, "rejected") => "rejected",
+                    (IngestResult::Recorded, "ignored") => "ignored",
+                    _ => continue,
+                };
+                let reason = if kind == "ignored" { d.filter_reason.as_deref() } else { d.error.as_deref() };
+                let slot = alerts.entry((d.hook_id.as_str(), kind, d.received_at.div_euclid(60_000))).or_default();
+                slot.0 += 1;
+                slot.1 = reason.or(slot.1);
+            }
+            for ((hook_id, kind, minute), (count, reason)) in alerts {
+                sqlx::query(
+                    "INSERT INTO delivery_alerts (hook_id, kind, minute, count, last_reason, emitted) \
+                     VALUES ($1, $2, $3, $4, $5, FALSE) ON CONFLICT (hook_id, kind, minute) DO UPDATE SET \
+                     count = delivery_alerts.count + excluded.count, last_reason = COALESCE(excluded.last_reason, delivery_alerts.last_reason)",
+                )
+                .bind(hook_id)
+                .bind(kind)
+                .bind(minute)
+                .bind(count)
+                .bind(reason)
+                .execute(&mut *tx)
+                .await?;
+            }
             tx.commit().await?;
             Ok(results)
         }

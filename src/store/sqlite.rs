@@ -88,3 +88,5 @@ impl_store!(
 );
 
 impl_approval_store!(SqliteStore, begin_write = "BEGIN IMMEDIATE");
+
+impl_alert_store!(SqliteStore, begin_write = "BEGIN IMMEDIATE");

@@ -4,6 +4,7 @@ mod helpers;
 
 mod approval_support;
 mod approvals;
+mod events;
 mod outgoing_seeds;
 mod smtp_sink;
 
