@@ -9,6 +9,10 @@ use utoipa::ToSchema;
 
 use super::FieldError;
 
+mod seeds;
+pub use seeds::{humanitec_event_name, humanitec_events};
+use seeds::{HumanitecIn, MendixIn, MixpeekChannel, MixpeekIn};
+
 /// Which form a body was sent in; kept with the hook so reads answer in the same form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Form {
@@ -38,7 +42,7 @@ impl Form {
     }
 }
 
-fn yes() -> bool {
+pub(super) fn yes() -> bool {
     true
 }
 
@@ -97,84 +101,6 @@ pub struct OutgoingIn {
     pub secret_header: Option<String>,
 }
 
-/// Humanitec: `{ "id", "url", "headers", "payload", "triggers": [{ "scope", "type" }] }`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct HumanitecIn {
-    id: String,
-    url: String,
-    #[serde(default)]
-    headers: Map<String, Value>,
-    #[serde(default)]
-    payload: Option<Value>,
-    triggers: Vec<HumanitecTrigger>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct HumanitecTrigger {
-    scope: String,
-    #[serde(rename = "type")]
-    kind: String,
-}
-
-/// Mendix: `{ "name", "url", "eventTypes", "isActive", "validationSecret", "headers": [{ "key", "value" }] }`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct MendixIn {
-    name: String,
-    url: String,
-    event_types: Vec<String>,
-    #[serde(default = "yes")]
-    is_active: bool,
-    #[serde(default)]
-    validation_secret: Option<SecretString>,
-    #[serde(default)]
-    headers: Vec<KeyValue>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct KeyValue {
-    key: String,
-    value: String,
-}
-
-/// Mixpeek: `{ "event_types", "channels": [{ "type", … }], "payload_template", "timeout" }`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct MixpeekIn {
-    event_types: Vec<String>,
-    channels: Vec<MixpeekChannel>,
-    #[serde(default)]
-    payload_template: Option<String>,
-    #[serde(default)]
-    timeout: Option<u64>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
-enum MixpeekChannel {
-    Webhook {
-        url: String,
-        #[serde(default)]
-        headers: Map<String, Value>,
-    },
-    Slack {
-        #[serde(alias = "url")]
-        webhook_url: String,
-        #[serde(default)]
-        text: Option<String>,
-    },
-    Email {
-        to: Vec<String>,
-        #[serde(default)]
-        subject: Option<String>,
-        #[serde(default)]
-        text: Option<String>,
-    },
-}
-
 /// A body read in its form: the hooks to create (Mixpeek: one per channel), what to say about
 /// event names hookgate does not send (Mendix's own), and the body to read back (secrets out).
 #[derive(Debug)]
@@ -184,37 +110,6 @@ pub struct Read {
     pub warnings: Vec<FieldError>,
     /// Per hook: the request as it will be read back (no secret), `None` for hookgate's form.
     pub docs: Vec<Option<Value>>,
-}
-
-/// Humanitec's `{scope, type}` triggers as hookgate events.
-pub fn humanitec_events(scope: &str, kind: &str) -> Option<&'static [&'static str]> {
-    match (scope, kind) {
-        ("deployment", "started") => Some(&["run.started"]),
-        ("deployment", "finished") => Some(&[
-            "run.succeeded",
-            "run.failed",
-            "run.cancelled",
-            "run.timed_out",
-            "run.superseded",
-            "run.rejected",
-        ]),
-        ("environment", "created") => Some(&["pipeline.created"]),
-        ("environment", "deleted") => Some(&["pipeline.deleted"]),
-        _ => None,
-    }
-}
-
-/// A hookgate event in Humanitec's `${event}` form (`deployment.finished`), if it has one.
-pub fn humanitec_event_name(event: &str) -> Option<&'static str> {
-    match event {
-        "run.started" => Some("deployment.started"),
-        "pipeline.created" => Some("environment.created"),
-        "pipeline.deleted" => Some("environment.deleted"),
-        e if humanitec_events("deployment", "finished").is_some_and(|l| l.contains(&e)) => {
-            Some("deployment.finished")
-        }
-        _ => None,
-    }
 }
 
 /// The fields that say which form a body is in.
