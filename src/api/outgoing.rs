@@ -269,8 +269,15 @@ pub(super) fn validate(
         if !row.url.is_empty() {
             errors.push(FieldError::new("url", "email hooks send mail: use to"));
         }
-    } else if let Err(e) = (TargetGuard { allow_private }).check_url(&row.url) {
-        errors.push(FieldError::new("url", e.to_string()));
+    } else {
+        match forms::url_with_samples(&row.url, known) {
+            Err(problem) => errors.push(FieldError::new("url", problem)),
+            Ok(url) => {
+                if let Err(e) = (TargetGuard { allow_private }).check_url(&url) {
+                    errors.push(FieldError::new("url", e.to_string()));
+                }
+            }
+        }
     }
     errors.extend(forms::check_channel_fields(row, known));
     if !(1..=MAX_TIMEOUT_SECS as i64).contains(&row.timeout_secs) {

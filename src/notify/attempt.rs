@@ -110,6 +110,10 @@ pub async fn send(
         Ok(body) => serde_json::to_vec(&body).unwrap_or_default(),
         Err(problem) => return failed(problem),
     };
+    let url = match render::url(hook, event) {
+        Ok(u) => u,
+        Err(problem) => return failed(problem),
+    };
     let (custom, redact) = match headers(ctx, hook, secret.expose_secret()).await {
         Ok(h) => h,
         Err(problem) => return failed(problem),
@@ -131,7 +135,7 @@ pub async fn send(
     );
     let mut outcome = deliver::send(
         ctx.guard,
-        &hook.url,
+        &url,
         deliver::request_headers(&custom, signed),
         body,
         timeout,

@@ -263,6 +263,38 @@ pub fn mail(hook: &OutgoingHookRow, event: &OutgoingEventRow) -> Result<(String,
     Ok((subject.replace(['\r', '\n'], " "), text))
 }
 
+/// The URL an event goes to: the hook's, with its `${…}` names filled in (each value
+/// percent-encoded, so a value cannot change the host or the path's shape).
+pub fn url(hook: &OutgoingHookRow, event: &OutgoingEventRow) -> Result<String, String> {
+    if !hook.url.contains("${") {
+        return Ok(hook.url.clone());
+    }
+    let (_, vars) = vars_for(hook, event)?;
+    let encoded: Map<String, Value> = vars
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                Value::String(percent_encode(&template::value_as_text(v))),
+            )
+        })
+        .collect();
+    template::render(&hook.url, &encoded).map_err(|e| format!("the url does not render: {e}"))
+}
+
+/// Every byte but RFC 3986's unreserved ones as `%XX`.
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// The JSON body an event sends to a hook.
 pub fn body(hook: &OutgoingHookRow, event: &OutgoingEventRow) -> Result<Value, String> {
     let (snap, vars) = vars_for(hook, event)?;

@@ -175,7 +175,7 @@ async fn hookgate_form_with_secret_header_template_and_pipeline_secret(app: Test
     assert!(s == 200 || s == 201 || s == 204, "{s} {b}");
     let rx = receiver().await;
     let supplied = "a-shared-secret-of-at-least-32-characters";
-    let created = create_outgoing(&app, &pl, &member, json!({ "name": "pr-comment", "url": rx.url, "triggers": ["run.succeeded"],
+    let created = create_outgoing(&app, &pl, &member, json!({ "name": "pr-comment", "url": format!("{}/issues/${{run_id}}/comments", rx.url), "triggers": ["run.succeeded"],
                     "headers": { "Authorization": "Bearer ${secrets.GH_TOKEN}" },
                     "secret": supplied, "secret_header": "X-Hookgate-Secret",
                     "payload_template": "{\"body\": \"Deploy {{ run.status }} ({{ run_id }})\", \"ok\": {{ (run.status == \"succeeded\") | tojson }}}" })).await;

@@ -403,3 +403,17 @@ pub(super) fn patch_extras(
     }
     errors
 }
+
+/// The URL with each `${name}` (a known, non-secret name) replaced by a sample, for the checks
+/// made at save time; the real one is rendered, and checked again, at each delivery.
+pub(super) fn url_with_samples(url: &str, known: &HashSet<String>) -> Result<String, String> {
+    let names = template::names(url).map_err(|e| e.to_string())?;
+    if let Some(bad) = names
+        .iter()
+        .find(|n| n.starts_with("secrets.") || !known.contains(**n))
+    {
+        return Err(format!("may use the template names, not ${{{bad}}}"));
+    }
+    let samples: Map<String, Value> = names.iter().map(|n| (n.to_string(), json!("1"))).collect();
+    template::render(url, &samples).map_err(|e| e.to_string())
+}
