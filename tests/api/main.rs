@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod approval_restart;
 mod approval_support;
 mod approvals;
 mod events;
