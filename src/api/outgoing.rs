@@ -49,8 +49,9 @@ pub(super) const RESERVED_HEADERS: &[&str] = &[
 
 pub use crate::domain::outgoing_forms::OutgoingIn;
 
-/// The body of `PATCH /hooks/{oh}`: any subset of the fields; `payload: null` or `text: null`
-/// removes the template. Setting `is_active: true` clears `disabled_reason`.
+/// The body of `PATCH /hooks/{oh}`: any subset of the fields of hookgate's form; `payload: null`
+/// or `text: null` removes the template. Setting `is_active: true` clears `disabled_reason`.
+/// A hook created in a seed's form reads back in hookgate's form after a PATCH.
 #[derive(Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct OutgoingPatch {
@@ -417,8 +418,13 @@ pub async fn update(
     body: Value,
 ) -> Result<HttpResponse, ApiError> {
     let mut row = load(state, auth, id, Role::Member).await?;
-    let p: OutgoingPatch = serde_json::from_value(body)
-        .map_err(|e| ApiError::validation(vec![FieldError::new("body", e.to_string())]))?;
+    let p: OutgoingPatch = serde_json::from_value(body).map_err(|e| {
+        ApiError::validation(vec![crate::domain::outgoing_forms::serde_problem(&e)])
+    })?;
+    // PATCH speaks hookgate's form: a hook sent in a seed's form reads back in hookgate's from
+    // now on (PUT keeps a form).
+    row.request_form = None;
+    row.request_doc = None;
     let mut errors = Vec::new();
     if let Some(name) = p.name {
         row.name = name.trim().to_string();
