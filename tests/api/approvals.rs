@@ -361,3 +361,55 @@ async fn bad_approval_steps_are_refused_at_save(app: TestApp) {
         assert!(fields.iter().any(|x| x == f), "{f} not in {fields:?}");
     }
 }
+
+/// The Mix flow: a run that waits for approval mails its approvers, who approve in the API.
+async fn mix_flow_mails_the_approvers(backend: crate::helpers::Backend) {
+    let smtp = crate::smtp_sink::SmtpSink::start().await;
+    let Some(app) = crate::outgoing_seeds::app_with_smtp(backend, &smtp.url).await else {
+        return;
+    };
+    let t = team(&app).await;
+    let pl = gated(&app, &t, json!(["owner"]), 3600, json!({})).await;
+    create_outgoing(
+        &app,
+        &pl,
+        &t.member,
+        json!({ "name": "approvers", "channel": "email", "to": ["release-owners@example.com"],
+                "triggers": ["run.approval_requested"], "subject": "${pipeline_name}: ${event}" }),
+    )
+    .await;
+    let run = start_run(&app, &pl, &t.member).await;
+    wait_status(&app, &run, "waiting_approval").await;
+    let mails = smtp.wait_for(1).await;
+    assert_eq!(mails[0].to, vec!["release-owners@example.com"]);
+    assert!(
+        mails[0].data.contains("run.approval_requested"),
+        "{}",
+        mails[0].data
+    );
+    assert!(
+        mails[0].data.contains("Deploy main to production?"),
+        "{}",
+        mails[0].data
+    );
+    assert!(
+        mails[0]
+            .data
+            .contains(&format!("POST /api/v1/runs/{run}/approve")),
+        "{}",
+        mails[0].data
+    );
+    let (s, b) = decide(&app, &run, "approve", &t.owner, json!({ "comment": "go" })).await;
+    assert_eq!(s, 200, "{b}");
+    wait_status(&app, &run, "succeeded").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mix_flow_mails_the_approvers_sqlite() {
+    mix_flow_mails_the_approvers(crate::helpers::Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mix_flow_mails_the_approvers_postgres() {
+    mix_flow_mails_the_approvers(crate::helpers::Backend::Postgres).await;
+}

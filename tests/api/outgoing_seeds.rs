@@ -249,7 +249,7 @@ async fn mixed_forms_and_unknown_fields_are_422(app: TestApp) {
 }
 
 /// A hookgate on a fresh database whose email channel uses `smtp`.
-async fn app_with_smtp(backend: Backend, smtp: &str) -> Option<TestApp> {
+pub(crate) async fn app_with_smtp(backend: Backend, smtp: &str) -> Option<TestApp> {
     let (url, dir) = fresh_database(backend).await?;
     let key = hookgate::crypto::MasterKey::generate().to_base64();
     let mut settings = test_settings(&url, &key);
