@@ -10,6 +10,7 @@ use crate::helpers::{start_on, TestApp};
 crate::on_both_backends!(
     pipeline_changes_are_events_to_the_project_hooks,
     rejected_deliveries_are_one_event_per_hook_and_minute,
+    filtered_out_deliveries_are_coalesced_too,
 );
 
 async fn pipeline_changes_are_events_to_the_project_hooks(app: TestApp) {
@@ -152,4 +153,53 @@ async fn rejected_deliveries_are_one_event_per_hook_and_minute(app: TestApp) {
         json!({ "hook": hk, "count": 3, "reason": "invalid_signature" })
     );
     assert_eq!(app.store.emit_due_alerts(later).await.unwrap(), 0);
+}
+
+async fn filtered_out_deliveries_are_coalesced_too(app: TestApp) {
+    let project = app.project(&format!("p{}", rand::random::<u32>())).await;
+    let pl = app.pipeline(&project, &app.admin_token, &[]).await;
+    let (s, hook) = app
+        .post(
+            &format!("/api/v1/pipelines/{pl}/hooks/incoming"),
+            &app.admin_token,
+            json!({ "name": "open", "provider": "generic", "requires_secret": false, "settings": {
+                "variables": [{ "name": "ref", "path": "ref" }],
+                "filters": [{ "variable": "ref", "matches": "^release/" }] } }),
+        )
+        .await;
+    assert_eq!(s, 201, "{hook}");
+    let hk = hook["id"].as_str().unwrap().to_string();
+    let rx = receiver().await;
+    create_outgoing(
+        &app,
+        &pl,
+        &app.admin_token,
+        json!({ "name": "alerts", "url": rx.url, "triggers": ["delivery.ignored"] }),
+    )
+    .await;
+    for r in ["main", "dev"] {
+        let (s, b) = app
+            .call(
+                Method::POST,
+                &format!("/hooks/{hk}"),
+                None,
+                Some(json!({ "ref": r })),
+            )
+            .await;
+        assert_eq!((s, &b["ignored"]), (200, &json!(true)), "{b}");
+    }
+    let later = hookgate::domain::time::now_ms() + 61_000;
+    assert_eq!(app.store.emit_due_alerts(later).await.unwrap(), 1);
+    let hits = rx.wait_for(1).await;
+    let body = hits[0].json();
+    assert_eq!(body["event"], "delivery.ignored");
+    assert_eq!(body["deliveries"]["count"], 2, "{body}");
+    assert_eq!(body["deliveries"]["hook_id"], hk);
+    assert!(
+        body["deliveries"]["last_reason"]
+            .as_str()
+            .is_some_and(|r| !r.is_empty()),
+        "{body}"
+    );
+    assert!(body.get("run").is_none(), "{body}");
 }
