@@ -93,24 +93,35 @@ async fn pipeline_changes_are_events_to_the_project_hooks(app: TestApp) {
     );
 }
 
-async fn rejected_deliveries_are_one_event_per_hook_and_minute(app: TestApp) {
+/// An incoming hook made from `incoming` on a new pipeline, and an outgoing hook of that
+/// pipeline, made from `outgoing` (its `url` set to a new receiver). Returns the incoming
+/// hook's id and the receiver.
+async fn alert_setup(
+    app: &TestApp,
+    incoming: Value,
+    mut outgoing: Value,
+) -> (String, crate::notify::Receiver) {
     let project = app.project(&format!("p{}", rand::random::<u32>())).await;
     let pl = app.pipeline(&project, &app.admin_token, &[]).await;
     let (s, hook) = app
         .post(
             &format!("/api/v1/pipelines/{pl}/hooks/incoming"),
             &app.admin_token,
-            json!({ "name": "gh", "provider": "github" }),
+            incoming,
         )
         .await;
     assert_eq!(s, 201, "{hook}");
-    let hk = hook["id"].as_str().unwrap().to_string();
     let rx = receiver().await;
-    create_outgoing(
+    outgoing["url"] = json!(rx.url);
+    create_outgoing(app, &pl, &app.admin_token, outgoing).await;
+    (hook["id"].as_str().unwrap().to_string(), rx)
+}
+
+async fn rejected_deliveries_are_one_event_per_hook_and_minute(app: TestApp) {
+    let (hk, rx) = alert_setup(
         &app,
-        &pl,
-        &app.admin_token,
-        json!({ "name": "alerts", "url": rx.url, "triggers": ["delivery.rejected"],
+        json!({ "name": "gh", "provider": "github" }),
+        json!({ "name": "alerts", "triggers": ["delivery.rejected"],
                 "payload": { "hook": "${hook_id}", "count": "${count}", "reason": "${reason}" } }),
     )
     .await;
@@ -156,25 +167,12 @@ async fn rejected_deliveries_are_one_event_per_hook_and_minute(app: TestApp) {
 }
 
 async fn filtered_out_deliveries_are_coalesced_too(app: TestApp) {
-    let project = app.project(&format!("p{}", rand::random::<u32>())).await;
-    let pl = app.pipeline(&project, &app.admin_token, &[]).await;
-    let (s, hook) = app
-        .post(
-            &format!("/api/v1/pipelines/{pl}/hooks/incoming"),
-            &app.admin_token,
-            json!({ "name": "open", "provider": "generic", "requires_secret": false, "settings": {
-                "variables": [{ "name": "ref", "path": "ref" }],
-                "filters": [{ "variable": "ref", "matches": "^release/" }] } }),
-        )
-        .await;
-    assert_eq!(s, 201, "{hook}");
-    let hk = hook["id"].as_str().unwrap().to_string();
-    let rx = receiver().await;
-    create_outgoing(
+    let (hk, rx) = alert_setup(
         &app,
-        &pl,
-        &app.admin_token,
-        json!({ "name": "alerts", "url": rx.url, "triggers": ["delivery.ignored"] }),
+        json!({ "name": "open", "provider": "generic", "requires_secret": false, "settings": {
+            "variables": [{ "name": "ref", "path": "ref" }],
+            "filters": [{ "variable": "ref", "matches": "^release/" }] } }),
+        json!({ "name": "alerts", "triggers": ["delivery.ignored"] }),
     )
     .await;
     for r in ["main", "dev"] {
