@@ -53,6 +53,12 @@ pub struct Settings {
     pub body_read_timeout_secs: u32,
     /// …and no slower than this many bytes a second over each 5 s window (0: no rate check).
     pub body_min_bytes_per_sec: u64,
+    /// The email channel's relay (`HOOKGATE_SMTP_URL`): `smtps://user:pass@host:465` (TLS) or
+    /// `smtp://host:587?starttls=required` (STARTTLS); plain `smtp://host:25` only without
+    /// either. Unset: email hooks fail their attempts with a clear error. Holds a password.
+    pub smtp_url: Option<SecretString>,
+    /// The sender of hookgate's mails (`HOOKGATE_SMTP_FROM`, default `hookgate@localhost`).
+    pub smtp_from: String,
 }
 
 /// The default retry schedule of outgoing hooks: 5 s, 30 s, 2 min, 15 min, 1 h, 6 h, 12 h
@@ -144,6 +150,8 @@ struct FileSettings {
     max_connections: Option<usize>,
     body_read_timeout_secs: Option<u32>,
     body_min_bytes_per_sec: Option<u64>,
+    smtp_url: Option<String>,
+    smtp_from: Option<String>,
 }
 
 const KEYS: &[&str] = &[
@@ -166,6 +174,8 @@ const KEYS: &[&str] = &[
     "max_connections",
     "body_read_timeout_secs",
     "body_min_bytes_per_sec",
+    "smtp_url",
+    "smtp_from",
 ];
 
 impl Settings {
@@ -315,6 +325,16 @@ impl Settings {
             1024,
             &name("body_min_bytes_per_sec"),
         )?;
+        let smtp_url = get("smtp_url").map(SecretString::from);
+        if let Some(u) = &smtp_url {
+            use secrecy::ExposeSecret;
+            crate::notify::email::check_url(u.expose_secret())
+                .map_err(|e| bad(&name("smtp_url"), e))?;
+        }
+        let smtp_from = get("smtp_from").unwrap_or_else(|| "hookgate@localhost".into());
+        if smtp_from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(bad(&name("smtp_from"), "is not an email address"));
+        }
         Ok(Settings {
             trusted_proxies,
             listen,
@@ -335,6 +355,8 @@ impl Settings {
             max_connections,
             body_read_timeout_secs,
             body_min_bytes_per_sec,
+            smtp_url,
+            smtp_from,
         })
     }
 
@@ -438,6 +460,8 @@ impl serde::Serialize for FileAsMap<'_> {
         m.serialize_entry("max_connections", &f.max_connections)?;
         m.serialize_entry("body_read_timeout_secs", &f.body_read_timeout_secs)?;
         m.serialize_entry("body_min_bytes_per_sec", &f.body_min_bytes_per_sec)?;
+        m.serialize_entry("smtp_url", &f.smtp_url)?;
+        m.serialize_entry("smtp_from", &f.smtp_from)?;
         m.end()
     }
 }

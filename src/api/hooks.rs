@@ -24,6 +24,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(list)
         .service(get_one)
         .service(update)
+        .service(replace)
         .service(remove)
         .service(rotate);
 }
@@ -357,6 +358,35 @@ pub async fn get_one(
     let mut out = to_out(&state, row, None)?;
     out.managed_by = managed(&out.id);
     Ok(HttpResponse::Ok().json(out))
+}
+
+/// Replace an outgoing hook (member) with a body in any of the forms
+/// `POST /pipelines/{pl}/hooks/outgoing` takes; answers 200 in the form sent. Incoming hooks
+/// change with PATCH.
+#[utoipa::path(put, path = "/api/v1/hooks/{hk}", tag = "hooks", request_body = super::outgoing::OutgoingIn,
+    params(("hk" = String, Path, description = "an outgoing hook id (oh_…)")),
+    responses((status = 200, body = super::outgoing::OutgoingOut, description = "replaced; in the form the body was sent in"),
+        (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
+        (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
+        (status = 405, body = crate::error::ErrorBody, description = "an incoming hook: use PATCH"),
+        (status = 413, body = crate::error::ErrorBody), (status = 415, body = crate::error::ErrorBody),
+        (status = 422, body = crate::error::ErrorBody), (status = 503, body = crate::error::ErrorBody)))]
+#[actix_web::put("/hooks/{hk}")]
+pub async fn replace(
+    state: web::Data<AppState>,
+    auth: Auth,
+    path: web::Path<String>,
+    body: web::Json<serde_json::Value>,
+) -> Result<HttpResponse, ApiError> {
+    if is_outgoing(&path) {
+        return super::outgoing::replace(&state, &auth, &path, body.into_inner()).await;
+    }
+    load(&state, &auth, &path, Role::Viewer).await?;
+    Err(ApiError::new(
+        actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "incoming hooks change with PATCH /hooks/{hk}",
+    ))
 }
 
 /// Change a hook (member), including `is_active`. An outgoing hook (`oh_…`) takes an

@@ -1,6 +1,7 @@
 //! The management API under `/api/v1`, plus health, readiness and the OpenAPI document.
 
 mod apply;
+mod approvals;
 pub mod auth;
 mod deliveries;
 pub(crate) mod extract;
@@ -59,7 +60,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(hook_test::routes)
                 .configure(outgoing::routes)
                 .configure(deliveries::routes)
-                .configure(runs::routes),
+                .configure(runs::routes)
+                .configure(approvals::routes),
         )
         .service(
             utoipa_swagger_ui::SwaggerUi::new("/api/docs/{_:.*}")

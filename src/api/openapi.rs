@@ -20,8 +20,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    apply, deliveries, health, hook_test, hooks, outgoing, pipelines, projects, runs, secrets,
-    tokens,
+    apply, approvals, deliveries, health, hook_test, hooks, outgoing, pipelines, projects, runs,
+    secrets, tokens,
 };
 
 /// The document; every handler is listed here.
@@ -34,11 +34,12 @@ use super::{
         tokens::create, tokens::list, tokens::remove,
         pipelines::create, pipelines::list, pipelines::get_one, pipelines::replace, pipelines::remove,
         secrets::put_secret, secrets::list, secrets::remove,
-        hooks::create, hooks::list, hooks::get_one, hooks::update, hooks::remove, hooks::rotate,
+        hooks::create, hooks::list, hooks::get_one, hooks::update, hooks::replace, hooks::remove, hooks::rotate,
         hook_test::test_hook,
         outgoing::create, outgoing::attempts, outgoing::events,
         deliveries::list, deliveries::get_one, deliveries::replay,
         runs::get_one, runs::logs, runs::list, runs::cancel, runs::retry, runs::manual,
+        approvals::approve, approvals::reject,
         crate::ingest::handler::receive,
         apply::apply, apply::export_project, apply::schema,
     ),

@@ -18,14 +18,17 @@ use crate::domain::check_name;
 use crate::domain::ids::{new_id, IdKind};
 use crate::domain::role::Role;
 use crate::domain::template;
+
+mod forms;
 use crate::domain::time::{now_ms, rfc3339};
 use crate::domain::FieldError;
 use crate::error::ApiError;
 use crate::ingest::signature::Provider;
 use crate::net_guard::TargetGuard;
-use crate::notify::render::{EVENTS, TEMPLATE_NAMES};
+use crate::notify::render::{DEFAULT_TRIGGERS, EVENTS, TEMPLATE_NAMES};
 use crate::notify::secret_context;
 use crate::store::{OutgoingEventRow, OutgoingHookRow};
+pub use forms::replace;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(create).service(attempts).service(events);
@@ -35,7 +38,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 const DEFAULT_TIMEOUT_SECS: u64 = 10;
 const MAX_TIMEOUT_SECS: u64 = 60;
 /// Headers hookgate sets itself.
-const RESERVED_HEADERS: &[&str] = &[
+pub(super) const RESERVED_HEADERS: &[&str] = &[
     "webhook-id",
     "webhook-timestamp",
     "webhook-signature",
@@ -45,49 +48,11 @@ const RESERVED_HEADERS: &[&str] = &[
     "transfer-encoding",
 ];
 
-fn yes() -> bool {
-    true
-}
+pub use crate::domain::outgoing_forms::OutgoingIn;
 
-/// The body of `POST /pipelines/{pl}/hooks/outgoing`.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct OutgoingIn {
-    #[schema(
-        min_length = 1,
-        max_length = 100,
-        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
-    )]
-    pub name: String,
-    /// `webhook` (default) or `slack`.
-    #[serde(default)]
-    pub channel: Option<String>,
-    /// Must be `https` and public, unless `HOOKGATE_ALLOW_PRIVATE_TARGETS=true`.
-    pub url: String,
-    /// Extra request headers (string values).
-    #[serde(default)]
-    #[schema(value_type = Object)]
-    pub headers: Map<String, Value>,
-    /// Events to send: `run.queued`, `run.started`, `run.succeeded`, `run.failed`,
-    /// `run.cancelled`, `run.timed_out`, `run.superseded`. Default: all of them.
-    #[serde(default)]
-    pub triggers: Option<Vec<String>>,
-    /// `webhook` only: a JSON template for the body; without it the envelope is sent.
-    #[serde(default)]
-    #[schema(value_type = Option<Object>)]
-    pub payload: Option<Value>,
-    /// `slack` only: the message template (default `${pipeline_name} run ${run_id}: ${status}`).
-    #[serde(default)]
-    pub text: Option<String>,
-    /// 1 to 60, default 10.
-    #[serde(default)]
-    pub timeout_secs: Option<u64>,
-    #[serde(default = "yes")]
-    pub is_active: bool,
-}
-
-/// The body of `PATCH /hooks/{oh}`: any subset of the fields; `payload: null` or `text: null`
-/// removes the template. Setting `is_active: true` clears `disabled_reason`.
+/// The body of `PATCH /hooks/{oh}`: any subset of the fields of hookgate's form; `payload: null`
+/// or `text: null` removes the template. Setting `is_active: true` clears `disabled_reason`.
+/// A hook created in a seed's form reads back in hookgate's form after a PATCH.
 #[derive(Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct OutgoingPatch {
@@ -110,6 +75,16 @@ pub struct OutgoingPatch {
     pub text: Option<Value>,
     pub timeout_secs: Option<u64>,
     pub is_active: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub payload_template: Option<Value>,
+    pub to: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub subject: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub secret_header: Option<Value>,
 }
 
 /// Keeps an explicit `null` as `Some(Value::Null)` (absent stays `None`).
@@ -134,6 +109,18 @@ pub struct OutgoingOut {
     pub payload: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
+    /// A Jinja2 template rendering the body.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload_template: Option<String>,
+    /// `email`: the recipients.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub to: Vec<String>,
+    /// `email`: the subject template.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// The header that also carries the secret.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_header: Option<String>,
     pub timeout_secs: i64,
     pub is_active: bool,
     /// Why hookgate switched the hook off (the receiver answered 410).
@@ -218,6 +205,16 @@ pub fn to_out(row: OutgoingHookRow, plain_secret: Option<&str>) -> Result<Outgoi
             .map(str::to_string)
             .unwrap_or_else(|| mask(&row.secret_last4)),
         text: row.text_template,
+        payload_template: row.payload_template,
+        to: row
+            .email_to
+            .as_deref()
+            .map(serde_json::from_str)
+            .transpose()
+            .map_err(internal)?
+            .unwrap_or_default(),
+        subject: row.subject_template,
+        secret_header: row.secret_header,
         previous_secret_expires_at: row
             .prev_secret_expires_at
             .filter(|t| *t > now_ms())
@@ -254,7 +251,10 @@ pub async fn load(
 }
 
 /// The names an outgoing template of this pipeline may use.
-async fn known_names(state: &AppState, pipeline_id: &str) -> Result<HashSet<String>, ApiError> {
+pub(super) async fn known_names(
+    state: &AppState,
+    pipeline_id: &str,
+) -> Result<HashSet<String>, ApiError> {
     let declared = match state.store.get_pipeline(pipeline_id).await? {
         Some(p) => parse_spec(&p)?
             .variables
@@ -286,12 +286,27 @@ pub fn validate(
     allow_private: bool,
 ) -> Vec<FieldError> {
     let mut errors: Vec<FieldError> = check_name("name", &row.name).err().into_iter().collect();
-    if !matches!(row.channel.as_str(), "webhook" | "slack") {
-        errors.push(FieldError::new("channel", "must be webhook or slack"));
+    if !matches!(row.channel.as_str(), "webhook" | "slack" | "email") {
+        errors.push(FieldError::new(
+            "channel",
+            "must be webhook, slack or email",
+        ));
     }
-    if let Err(e) = (TargetGuard { allow_private }).check_url(&row.url) {
-        errors.push(FieldError::new("url", e.to_string()));
+    if row.channel == "email" {
+        if !row.url.is_empty() {
+            errors.push(FieldError::new("url", "email hooks send mail: use to"));
+        }
+    } else {
+        match forms::url_with_samples(&row.url, known) {
+            Err(problem) => errors.push(FieldError::new("url", problem)),
+            Ok(url) => {
+                if let Err(e) = (TargetGuard { allow_private }).check_url(&url) {
+                    errors.push(FieldError::new("url", e.to_string()));
+                }
+            }
+        }
     }
+    errors.extend(forms::check_channel_fields(row, known));
     if !(1..=MAX_TIMEOUT_SECS as i64).contains(&row.timeout_secs) {
         errors.push(FieldError::new(
             "timeout_secs",
@@ -309,12 +324,17 @@ pub fn validate(
                     errors.push(FieldError::new(field, "is set by hookgate"));
                 } else if HeaderValue::from_str(value).is_err() {
                     errors.push(FieldError::new(field, "is not a valid header value"));
+                } else if let Some(problem) = forms::check_header_template(value) {
+                    errors.push(FieldError::new(field, problem));
                 }
             }
         }
     }
     let triggers: Vec<String> = serde_json::from_str(&row.triggers).unwrap_or_default();
-    if triggers.is_empty() {
+    // Mendix's own event names are kept with a warning, not as triggers: a Mendix hook may
+    // end up with none.
+    let triggers_optional = row.request_form.as_deref() == Some("mendix");
+    if triggers.is_empty() && !triggers_optional {
         errors.push(FieldError::new("triggers", "name at least one event"));
     }
     let unknown: Vec<&str> = triggers
@@ -322,6 +342,7 @@ pub fn validate(
         .map(String::as_str)
         .filter(|t| !EVENTS.contains(t))
         .collect();
+
     if !unknown.is_empty() {
         errors.push(FieldError::new(
             "triggers",
@@ -365,10 +386,10 @@ pub fn validate(
         ));
     }
     if let Some(t) = &row.text_template {
-        if row.channel != "slack" {
+        if row.channel == "webhook" {
             errors.push(FieldError::new(
                 "text",
-                "only slack hooks take text; use payload",
+                "only slack and email hooks take text; use payload",
             ));
         }
         errors.extend(check_names(
@@ -419,54 +440,55 @@ impl OutgoingIn {
             prev_secret_expires_at: None,
             created_at: now,
             updated_at: now,
+            email_to: (!self.to.is_empty()).then(|| Value::from(self.to).to_string()),
+            subject_template: self.subject,
+            payload_template: self.payload_template,
+            secret_header: self.secret_header,
+            request_form: None,
+            request_doc: None,
         }
     }
 }
 
-fn triggers_json(triggers: Option<Vec<String>>) -> String {
-    let mut list = triggers.unwrap_or_else(|| EVENTS.iter().map(|s| s.to_string()).collect());
+pub(super) fn triggers_json(triggers: Option<Vec<String>>) -> String {
+    let mut list =
+        triggers.unwrap_or_else(|| DEFAULT_TRIGGERS.iter().map(|s| s.to_string()).collect());
     let mut seen = HashSet::new();
     list.retain(|t| seen.insert(t.clone()));
     serde_json::to_string(&list).unwrap_or_else(|_| "[]".into())
 }
 
-/// Create an outgoing hook (member). The answer holds the plain signing `secret`, the only time.
+/// Create an outgoing hook (member), in hookgate's form or as the Humanitec, Mendix or Mixpeek
+/// request body (one hook per Mixpeek channel); the answer is in the form sent and holds the
+/// plain signing `secret`, the only time.
 #[utoipa::path(post, path = "/api/v1/pipelines/{pl}/hooks/outgoing", tag = "hooks", request_body = OutgoingIn,
-    responses((status = 201, body = OutgoingOut), (status = 422, body = crate::error::ErrorBody)))]
+    params(("pl" = String, Path, description = "pipeline id")),
+    responses((status = 201, body = OutgoingOut, description = "created; in the form the body was sent in"),
+        (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
+        (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
+        (status = 413, body = crate::error::ErrorBody), (status = 415, body = crate::error::ErrorBody),
+        (status = 422, body = crate::error::ErrorBody, description = "a bad field, an unknown field, or forms mixed"),
+        (status = 503, body = crate::error::ErrorBody)))]
 #[post("/pipelines/{pl}/hooks/outgoing")]
 pub async fn create(
     state: web::Data<AppState>,
     auth: Auth,
     path: web::Path<String>,
-    body: super::extract::Json<OutgoingIn>,
+    body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     let pipeline = load_pipeline(&state, &auth, &path, Role::Member).await?;
-    let secret = generate_secret();
-    let row = body.into_inner().new_row(
-        &state.key,
-        &pipeline.id,
-        &pipeline.project_id,
-        &secret,
-        now_ms(),
-    );
-    let errors = validate(
-        &row,
-        &known_names(&state, &pipeline.id).await?,
-        state.settings.allow_private_targets,
-    );
-    if !errors.is_empty() {
-        return Err(ApiError::validation(errors));
-    }
-    state.store.insert_outgoing_hook(&row).await?;
-    Ok(HttpResponse::Created().json(to_out(row, Some(secret.expose_secret()))?))
+    forms::create(&state, &pipeline, body.into_inner()).await
 }
 
 /// `GET /hooks/{oh}`.
 pub async fn get_one(state: &AppState, auth: &Auth, id: &str) -> Result<HttpResponse, ApiError> {
     let row = load(state, auth, id, Role::Viewer).await?;
     let managed = crate::apply::managed_by(state.store.as_ref(), &row.project_id).await?;
-    let mut out = to_out(row, None)?;
-    out.managed_by = managed(&out.id);
+    let id = row.id.clone();
+    let mut out = forms::out(row, None)?;
+    if let (Some(m), Some(obj)) = (managed(&id), out.as_object_mut()) {
+        obj.insert("managed_by".into(), Value::from(m));
+    }
     Ok(HttpResponse::Ok().json(out))
 }
 
@@ -479,6 +501,10 @@ pub async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let mut row = load(state, auth, id, Role::Member).await?;
     let p: OutgoingPatch = super::extract::from_value(body)?;
+    // PATCH speaks hookgate's form: a hook sent in a seed's form reads back in hookgate's from
+    // now on (PUT keeps a form).
+    row.request_form = None;
+    row.request_doc = None;
     let mut errors = Vec::new();
     if let Some(name) = p.name {
         row.name = name.trim().to_string();
@@ -513,6 +539,13 @@ pub async fn update(
             row.disabled_reason = None;
         }
     }
+    errors.extend(forms::patch_extras(
+        &mut row,
+        p.payload_template,
+        p.to,
+        p.subject,
+        p.secret_header,
+    ));
     errors.extend(validate(
         &row,
         &known_names(state, &row.pipeline_id).await?,

@@ -13,6 +13,7 @@ use super::{page, AppState, Auth};
 use crate::domain::ids::{new_id, IdKind};
 use crate::domain::pipeline::{PipelineSpec, RunLimit};
 use crate::domain::role::Role;
+use crate::domain::run_status::RunStatus;
 use crate::domain::time::{now_ms, parse_rfc3339, rfc3339};
 use crate::domain::FieldError;
 use crate::error::ApiError;
@@ -27,13 +28,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(manual);
 }
 
-const FINAL: &[&str] = &[
-    "succeeded",
-    "failed",
-    "cancelled",
-    "timed_out",
-    "superseded",
-];
+/// True when the run has ended.
+fn is_final(status: &str) -> bool {
+    RunStatus::parse(status).is_some_and(RunStatus::is_final)
+}
 
 /// A step of a run.
 #[derive(Debug, Serialize, ToSchema)]
@@ -54,7 +52,7 @@ pub struct StepOut {
 pub struct RunOut {
     pub id: String,
     pub pipeline_id: String,
-    /// `queued`, `running`, `succeeded`, `failed`, `cancelled`, `timed_out`, `superseded`.
+    #[schema(value_type = RunStatus)]
     pub status: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -73,10 +71,13 @@ pub struct RunOut {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<String>,
     pub steps: Vec<StepOut>,
+    /// The run's latest approval step, once it reached one (`GET /runs/{run}`, approve, reject).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval: Option<super::approvals::ApprovalOut>,
 }
 
 impl RunOut {
-    fn new(r: RunRow, steps: Vec<StepRow>) -> Self {
+    pub(super) fn new(r: RunRow, steps: Vec<StepRow>) -> Self {
         Self {
             variables: serde_json::from_str(&r.variables).unwrap_or(Value::Null),
             id: r.id,
@@ -100,11 +101,17 @@ impl RunOut {
                     finished_at: s.finished_at.map(rfc3339),
                 })
                 .collect(),
+            approval: None,
         }
     }
 }
 
-async fn load(state: &AppState, auth: &Auth, id: &str, needed: Role) -> Result<RunRow, ApiError> {
+pub(super) async fn load(
+    state: &AppState,
+    auth: &Auth,
+    id: &str,
+    needed: Role,
+) -> Result<RunRow, ApiError> {
     let row = state
         .store
         .get_run(id)
@@ -124,7 +131,10 @@ pub async fn get_one(
 ) -> Result<HttpResponse, ApiError> {
     let row = load(&state, &auth, &path, Role::Viewer).await?;
     let steps = state.store.list_steps(&row.id).await?;
-    Ok(HttpResponse::Ok().json(RunOut::new(row, steps)))
+    let approval = state.store.list_approvals(&row.id).await?.pop();
+    let mut out = RunOut::new(row, steps);
+    out.approval = approval.map(super::approvals::ApprovalOut::new);
+    Ok(HttpResponse::Ok().json(out))
 }
 
 /// A step's log.
@@ -231,7 +241,7 @@ pub async fn cancel(
         .request_cancel(&row.id, now_ms())
         .await?
         .ok_or_else(|| ApiError::not_found("run"))?;
-    if FINAL.contains(&status.as_str()) && status != "cancelled" {
+    if is_final(&status) && status != "cancelled" {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "run_finished",
@@ -295,7 +305,7 @@ pub async fn retry(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let row = load(&state, &auth, &path, Role::Member).await?;
-    if !FINAL.contains(&row.status.as_str()) {
+    if !is_final(&row.status) {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "run_not_finished",

@@ -1,10 +1,13 @@
 //! Pure types and rules, no I/O: ids, roles, pipelines, hooks, variables, templates.
 
+pub mod approval;
 pub mod filter;
 pub mod hook;
 pub mod ids;
+pub mod outgoing_forms;
 pub mod pipeline;
 pub mod role;
+pub mod run_status;
 pub mod template;
 pub mod time;
 pub mod variable;

@@ -115,12 +115,13 @@ impl PipelineSpec {
 }
 
 /// One step. Fields apply by `action`: `command` uses program/args/env/working_dir;
-/// `http` uses method/url/headers/body/expect_status.
+/// `http` uses method/url/headers/body/expect_status; `approval` uses approvers/message
+/// (and `timeout_secs`, default a day).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Step {
     pub name: String,
-    /// `command` or `http`.
+    /// `command`, `http` or `approval`.
     pub action: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub program: Option<String>,
@@ -144,6 +145,12 @@ pub struct Step {
     pub expect_status: Option<u16>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_secs: Option<u64>,
+    /// `approval` steps: the project roles that may decide (`member`, `owner`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvers: Vec<String>,
+    /// `approval` steps: what the approvers are asked (a `${…}` template).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"];
@@ -198,7 +205,11 @@ impl PipelineSpec {
                     ));
                 }
             }
+            if step.action != "approval" {
+                super::approval::check_not_approval(step, &at, &mut shape_errors);
+            }
             match step.action.as_str() {
+                "approval" => super::approval::check_step(step, &at, &mut check, &mut shape_errors),
                 "command" => {
                     match step.program.as_deref() {
                         Some(p) if !p.trim().is_empty() => check(at("program"), p),
@@ -272,7 +283,10 @@ impl PipelineSpec {
                         shape_errors.push(FieldError::new(at("program"), "is for command steps"));
                     }
                 }
-                _ => shape_errors.push(FieldError::new(at("action"), "must be command or http")),
+                _ => shape_errors.push(FieldError::new(
+                    at("action"),
+                    "must be command, http or approval",
+                )),
             }
         }
         if self.steps.is_empty() {

@@ -15,7 +15,10 @@
 //!   (2xx), retry after the configured backoff with jitter, or failed (410, which also disables
 //!   the hook, or the schedule ran out). Nothing is dropped.
 
+pub mod attempt;
 pub mod deliver;
+pub mod email;
+pub mod jinja;
 pub mod render;
 
 use std::sync::Arc;
@@ -36,6 +39,8 @@ const POLL: Duration = Duration::from_secs(1);
 const MIN_WAIT: Duration = Duration::from_millis(50);
 /// How long a claimed event is ours: longer than the longest timeout (60 s).
 const LEASE_MS: i64 = 90_000;
+/// How often finished minutes' delivery alerts are looked for.
+const ALERTS_EVERY: Duration = Duration::from_secs(5);
 /// Requests in flight at once per process.
 const CONCURRENCY: usize = 16;
 
@@ -67,6 +72,9 @@ pub struct NotifyContext {
     /// Delays before each retry.
     pub schedule: Vec<Duration>,
     pub clock: Arc<dyn Clock>,
+    /// The email channel's relay and sender (`HOOKGATE_SMTP_URL`, `HOOKGATE_SMTP_FROM`).
+    pub smtp_url: Option<secrecy::SecretString>,
+    pub smtp_from: String,
 }
 
 /// The running deliverer.
@@ -86,8 +94,11 @@ impl Notifier {
             },
             schedule: settings.notify_backoff.clone(),
             clock: Arc::new(SystemClock),
+            smtp_url: settings.smtp_url.clone(),
+            smtp_from: settings.smtp_from.clone(),
         });
         let stop = CancellationToken::new();
+        tokio::spawn(alerts_loop(ctx.store.clone(), stop.clone()));
         let done = tokio::spawn(deliver_loop(ctx, stop.clone()));
         Self { stop, done }
     }
@@ -96,6 +107,20 @@ impl Notifier {
     pub async fn shutdown(self) {
         self.stop.cancel();
         let _ = self.done.await;
+    }
+}
+
+/// Sends the delivery alerts of minutes that are over (`delivery.rejected|ignored`, one event
+/// per hook, kind and minute with the count and the last reason), every few seconds.
+async fn alerts_loop(store: Arc<dyn Store>, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(ALERTS_EVERY) => {}
+            _ = stop.cancelled() => return,
+        }
+        if let Err(e) = store.emit_due_alerts(crate::domain::time::now_ms()).await {
+            tracing::warn!(error = %e, "sending delivery alerts failed; retrying");
+        }
     }
 }
 
@@ -172,41 +197,7 @@ pub async fn process(ctx: &NotifyContext, event: OutgoingEventRow) {
     };
     let attempt_no = event.attempts + 1;
     let at = ctx.clock.now_ms();
-    let outcome = match render::body(&hook, &event) {
-        Ok(body) => {
-            let body = serde_json::to_vec(&body).unwrap_or_default();
-            use secrecy::ExposeSecret;
-            // During a rotation's grace period, sign with the previous secret as well.
-            let previous = match (&hook.prev_secret_ct, hook.prev_secret_expires_at) {
-                (Some(ct), Some(until)) if until > at => {
-                    ctx.key.open(&secret_context(&hook.id), ct).ok()
-                }
-                _ => None,
-            };
-            let signed = deliver::signature_headers_rotating(
-                secret.expose_secret(),
-                previous.as_ref().map(|p| p.expose_secret()),
-                &event.id,
-                &body,
-                at / 1000,
-            );
-            let custom: serde_json::Map<String, serde_json::Value> =
-                serde_json::from_str(&hook.headers).unwrap_or_default();
-            deliver::send(
-                ctx.guard,
-                &hook.url,
-                deliver::request_headers(&custom, signed),
-                body,
-                Duration::from_secs(hook.timeout_secs.clamp(1, 60) as u64),
-            )
-            .await
-        }
-        Err(problem) => deliver::Outcome {
-            status_code: None,
-            latency_ms: 0,
-            error: Some(problem),
-        },
-    };
+    let outcome = attempt::send(ctx, &hook, &event, &secret, at).await;
     let now = ctx.clock.now_ms();
     let next = deliver::decide(
         &outcome,

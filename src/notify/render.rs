@@ -5,7 +5,18 @@ use serde_json::{json, Map, Value};
 
 use crate::domain::template::{self, TemplateError};
 use crate::domain::time::rfc3339;
-use crate::store::{OutgoingEventRow, OutgoingHookRow, RunRow};
+use crate::store::{ApprovalRow, OutgoingEventRow, OutgoingHookRow, RunRow};
+
+/// The events a hook that names no triggers gets: a run's life, as before approvals existed.
+pub const DEFAULT_TRIGGERS: &[&str] = &[
+    "run.queued",
+    "run.started",
+    "run.succeeded",
+    "run.failed",
+    "run.cancelled",
+    "run.timed_out",
+    "run.superseded",
+];
 
 /// Every event an outgoing hook may subscribe to.
 pub const EVENTS: &[&str] = &[
@@ -16,6 +27,13 @@ pub const EVENTS: &[&str] = &[
     "run.cancelled",
     "run.timed_out",
     "run.superseded",
+    "run.approval_requested",
+    "run.rejected",
+    "pipeline.created",
+    "pipeline.updated",
+    "pipeline.deleted",
+    "delivery.rejected",
+    "delivery.ignored",
 ];
 
 /// The names every outgoing template may use, besides the pipeline's variables.
@@ -30,7 +48,16 @@ pub const TEMPLATE_NAMES: &[&str] = &[
     "triggered_at",
     "triggered_by",
     "comment",
+    "decided_by",
+    "message",
+    "hook_id",
+    "count",
+    "reason",
 ];
+
+/// The Humanitec form's template names (SPEC §6): `${app_id}` and `${org_id}` are the project
+/// id, `${env_id}` the pipeline id, `${name}` its name, `${deploy_id}` the run id.
+pub const HUMANITEC_ALIASES: &[&str] = &["app_id", "env_id", "name", "deploy_id", "org_id"];
 
 /// The Slack text when a hook gives none.
 pub const DEFAULT_SLACK_TEXT: &str = "${pipeline_name} run ${run_id}: ${status}";
@@ -38,14 +65,40 @@ pub const DEFAULT_SLACK_TEXT: &str = "${pipeline_name} run ${run_id}: ${status}"
 /// A run's events reach a hook in this order: queued, started, then the final one.
 pub fn event_ordinal(event: &str) -> i64 {
     match event {
-        "run.queued" => 0,
-        "run.started" => 1,
+        "run.queued" | "pipeline.created" => 0,
+        "run.started" | "run.approval_requested" | "pipeline.updated" => 1,
         _ => 2,
     }
 }
 
 /// The run as it is at the event, stored with the event (JSON text).
 pub fn snapshot(run: &RunRow, pipeline_name: &str, project_name: &str) -> String {
+    snapshot_value(run, pipeline_name, project_name).to_string()
+}
+
+/// [`snapshot`] with the run's approval: who asked what, and who decided, when, with which comment.
+pub fn snapshot_with_approval(
+    run: &RunRow,
+    pipeline_name: &str,
+    project_name: &str,
+    approval: &ApprovalRow,
+) -> String {
+    let mut snap = snapshot_value(run, pipeline_name, project_name);
+    snap["approval"] = json!({
+        "step": approval.step_name,
+        "message": approval.message,
+        "approvers": approval.approvers(),
+        "requested_at": rfc3339(approval.requested_at),
+        "expires_at": rfc3339(approval.deadline),
+        "decision": approval.decision,
+        "decided_by": approval.decided_by,
+        "decided_at": approval.decided_at.map(rfc3339),
+        "comment": approval.comment,
+    });
+    snap.to_string()
+}
+
+fn snapshot_value(run: &RunRow, pipeline_name: &str, project_name: &str) -> Value {
     let variables: Value =
         serde_json::from_str(&run.variables).unwrap_or_else(|_| Value::Object(Map::new()));
     json!({
@@ -62,7 +115,6 @@ pub fn snapshot(run: &RunRow, pipeline_name: &str, project_name: &str) -> String
         "project_id": run.project_id,
         "project_name": project_name,
     })
-    .to_string()
 }
 
 fn time_or_null(v: &Value) -> Value {
@@ -88,14 +140,34 @@ pub fn template_vars(event: &OutgoingEventRow, snap: &Value) -> Map<String, Valu
     vars.insert("status".into(), s("status"));
     vars.insert("triggered_at".into(), time_or_null(&s("created_at")));
     vars.insert("triggered_by".into(), s("triggered_by"));
-    vars.insert("comment".into(), s("reason"));
+    // delivery.rejected / delivery.ignored: which incoming hook, how many, the last reason.
+    for k in ["hook_id", "count", "reason"] {
+        vars.insert(k.into(), s(k));
+    }
+    let approval = snap.get("approval");
+    let from_approval = |k: &str| approval.and_then(|a| a.get(k)).filter(|v| !v.is_null());
+    // `${comment}`: the approver's comment when there is one, else the run's reason.
+    vars.insert(
+        "comment".into(),
+        from_approval("comment")
+            .cloned()
+            .unwrap_or_else(|| s("reason")),
+    );
+    vars.insert(
+        "decided_by".into(),
+        from_approval("decided_by").cloned().unwrap_or(Value::Null),
+    );
+    vars.insert(
+        "message".into(),
+        from_approval("message").cloned().unwrap_or(Value::Null),
+    );
     vars
 }
 
 /// The body sent without a `payload` template.
 pub fn envelope(event: &OutgoingEventRow, snap: &Value) -> Value {
     let s = |k: &str| snap.get(k).cloned().unwrap_or(Value::Null);
-    json!({
+    let mut body = json!({
         "event_id": event.id,
         "event": event.event,
         "occurred_at": rfc3339(event.occurred_at),
@@ -111,14 +183,127 @@ pub fn envelope(event: &OutgoingEventRow, snap: &Value) -> Value {
             "started_at": time_or_null(&s("started_at")),
             "finished_at": time_or_null(&s("finished_at")),
         },
-    })
+    });
+    if let Some(approval) = snap.get("approval") {
+        body["run"]["approval"] = approval.clone();
+    }
+    // Events that are not about a run carry no `run`; a delivery alert says what happened.
+    match snap.get("kind").and_then(Value::as_str) {
+        Some("pipeline") => {
+            if let Some(o) = body.as_object_mut() {
+                o.remove("run");
+            }
+        }
+        Some("delivery") => {
+            if let Some(o) = body.as_object_mut() {
+                o.remove("run");
+                o.insert(
+                    "deliveries".into(),
+                    json!({ "hook_id": s("hook_id"), "hook_name": s("hook_name"), "count": s("count"),
+                            "last_reason": s("reason"), "minute_start": s("minute_start") }),
+                );
+            }
+        }
+        _ => {}
+    }
+    body
+}
+
+/// The variables of `event` for `hook`: with the Humanitec form's aliases for its hooks.
+fn vars_for(
+    hook: &OutgoingHookRow,
+    event: &OutgoingEventRow,
+) -> Result<(Value, Map<String, Value>), String> {
+    let snap: Value = serde_json::from_str(&event.snapshot)
+        .map_err(|e| format!("the stored run snapshot is not JSON: {e}"))?;
+    let mut vars = template_vars(event, &snap);
+    if hook.request_form.as_deref() == Some("humanitec") {
+        let get = |k: &str| vars.get(k).cloned().unwrap_or(Value::Null);
+        let aliases = [
+            ("app_id", get("project_id")),
+            ("org_id", get("project_id")),
+            ("env_id", get("pipeline_id")),
+            ("name", get("pipeline_name")),
+            ("deploy_id", get("run_id")),
+        ];
+        for (k, v) in aliases {
+            vars.insert(k.into(), v);
+        }
+        if let Some(e) = crate::domain::outgoing_forms::humanitec_event_name(&event.event) {
+            vars.insert("event".into(), Value::String(e.into()));
+        }
+    }
+    Ok((snap, vars))
+}
+
+/// The default mail: for an approval request, what to decide and how; else the run's status.
+const DEFAULT_SUBJECT: &str = "${pipeline_name}: ${event} (${status})";
+const DEFAULT_MAIL: &str = "${pipeline_name} run ${run_id}: ${status}";
+const DEFAULT_APPROVAL_MAIL: &str =
+    "${message}\n\nRun ${run_id} of ${pipeline_name} waits for an approval.\n\
+     Approve: POST /api/v1/runs/${run_id}/approve\nReject: POST /api/v1/runs/${run_id}/reject\n";
+
+/// The subject and text of the mail an event sends to an email hook.
+pub fn mail(hook: &OutgoingHookRow, event: &OutgoingEventRow) -> Result<(String, String), String> {
+    let (_, vars) = vars_for(hook, event)?;
+    let bad = |e: TemplateError| format!("the template does not render: {e}");
+    let default_text = if event.event == "run.approval_requested" {
+        DEFAULT_APPROVAL_MAIL
+    } else {
+        DEFAULT_MAIL
+    };
+    let subject = template::render(
+        hook.subject_template.as_deref().unwrap_or(DEFAULT_SUBJECT),
+        &vars,
+    )
+    .map_err(bad)?;
+    let text = template::render(hook.text_template.as_deref().unwrap_or(default_text), &vars)
+        .map_err(bad)?;
+    // A subject is one line.
+    Ok((subject.replace(['\r', '\n'], " "), text))
+}
+
+/// The URL an event goes to: the hook's, with its `${…}` names filled in (each value
+/// percent-encoded, so a value cannot change the host or the path's shape).
+pub fn url(hook: &OutgoingHookRow, event: &OutgoingEventRow) -> Result<String, String> {
+    if !hook.url.contains("${") {
+        return Ok(hook.url.clone());
+    }
+    let (_, vars) = vars_for(hook, event)?;
+    let encoded: Map<String, Value> = vars
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                Value::String(percent_encode(&template::value_as_text(v))),
+            )
+        })
+        .collect();
+    template::render(&hook.url, &encoded).map_err(|e| format!("the url does not render: {e}"))
+}
+
+/// Every byte but RFC 3986's unreserved ones as `%XX`.
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// The JSON body an event sends to a hook.
 pub fn body(hook: &OutgoingHookRow, event: &OutgoingEventRow) -> Result<Value, String> {
-    let snap: Value = serde_json::from_str(&event.snapshot)
-        .map_err(|e| format!("the stored run snapshot is not JSON: {e}"))?;
-    let vars = template_vars(event, &snap);
+    let (snap, vars) = vars_for(hook, event)?;
+    if let Some(t) = &hook.payload_template {
+        let rendered =
+            super::jinja::render(t, &super::jinja::context(&vars, &envelope(event, &snap)))?;
+        return serde_json::from_str(&rendered)
+            .map_err(|e| format!("the payload_template rendered a body that is not JSON: {e}"));
+    }
     let bad = |e: TemplateError| format!("the template does not render: {e}");
     if hook.channel == "slack" {
         let text = template::render(
@@ -206,6 +391,12 @@ mod tests {
             prev_secret_expires_at: None,
             created_at: 0,
             updated_at: 0,
+            email_to: None,
+            subject_template: None,
+            payload_template: None,
+            secret_header: None,
+            request_form: None,
+            request_doc: None,
         }
     }
 

@@ -82,9 +82,11 @@ macro_rules! catalog_query {
         let h = $h;
         sqlx::query(
             "INSERT INTO outgoing_hooks (id, pipeline_id, project_id, name, channel, url, headers, triggers, payload, \
-            text_template, timeout_secs, is_active, disabled_reason, secret_ct, secret_last4, created_at, updated_at, \
-            prev_secret_ct, prev_secret_expires_at) \
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+             text_template, timeout_secs, is_active, disabled_reason, secret_ct, secret_last4, created_at, updated_at, \
+             prev_secret_ct, prev_secret_expires_at, email_to, subject_template, payload_template, secret_header, \
+             request_form, request_doc) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, \
+             $23, $24, $25)",
         )
         .bind(&h.id)
         .bind(&h.pipeline_id)
@@ -105,13 +107,21 @@ macro_rules! catalog_query {
         .bind(h.updated_at)
         .bind(&h.prev_secret_ct)
         .bind(h.prev_secret_expires_at)
+        .bind(&h.email_to)
+        .bind(&h.subject_template)
+        .bind(&h.payload_template)
+        .bind(&h.secret_header)
+        .bind(&h.request_form)
+        .bind(&h.request_doc)
     }};
     (update_outgoing_hook, $h:expr) => {{
         let h = $h;
         sqlx::query(
             "UPDATE outgoing_hooks SET name = $2, channel = $3, url = $4, headers = $5, triggers = $6, payload = $7, \
-            text_template = $8, timeout_secs = $9, is_active = $10, disabled_reason = $11, secret_ct = $12, \
-            secret_last4 = $13, updated_at = $14, prev_secret_ct = $15, prev_secret_expires_at = $16 WHERE id = $1",
+             text_template = $8, timeout_secs = $9, is_active = $10, disabled_reason = $11, secret_ct = $12, \
+             secret_last4 = $13, updated_at = $14, prev_secret_ct = $15, prev_secret_expires_at = $16, email_to = $17, \
+             subject_template = $18, payload_template = $19, secret_header = $20, request_form = $21, request_doc = $22 \
+             WHERE id = $1",
         )
         .bind(&h.id)
         .bind(&h.name)
@@ -129,5 +139,11 @@ macro_rules! catalog_query {
         .bind(h.updated_at)
         .bind(&h.prev_secret_ct)
         .bind(h.prev_secret_expires_at)
+        .bind(&h.email_to)
+        .bind(&h.subject_template)
+        .bind(&h.payload_template)
+        .bind(&h.secret_header)
+        .bind(&h.request_form)
+        .bind(&h.request_doc)
     }};
 }

@@ -13,12 +13,18 @@ mod model;
 mod outgoing;
 #[macro_use]
 pub(crate) mod shared;
+#[macro_use]
+mod approval;
+#[macro_use]
+pub mod events;
 pub mod postgres;
 pub mod sqlite;
 
 use std::sync::Arc;
 
+pub use approval::{ApprovalRow, ApprovalStore, DecisionIn};
 pub use error::StoreError;
+pub use events::AlertStore;
 pub use model::*;
 pub use outgoing::*;
 
@@ -26,7 +32,7 @@ use crate::config::{DatabaseKind, Settings};
 
 /// Everything hookgate keeps, behind one interface for both databases.
 #[async_trait::async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: ApprovalStore + AlertStore + Send + Sync + 'static {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     /// Succeeds when the database answers.

@@ -8,7 +8,7 @@ pub struct OutgoingHookRow {
     pub pipeline_id: String,
     pub project_id: String,
     pub name: String,
-    /// `webhook` or `slack`.
+    /// `webhook`, `slack` or `email`.
     pub channel: String,
     pub url: String,
     pub headers: String,
@@ -25,6 +25,18 @@ pub struct OutgoingHookRow {
     pub prev_secret_expires_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// `email`: JSON array of recipients.
+    pub email_to: Option<String>,
+    /// `email`: the subject template.
+    pub subject_template: Option<String>,
+    /// A Jinja2 template rendering the body (instead of `payload`).
+    pub payload_template: Option<String>,
+    /// A header that also carries the signing secret (Mixpeek's shared-secret header).
+    pub secret_header: Option<String>,
+    /// The form the hook was sent in (`humanitec`, `mendix`, `mixpeek`; `None`: hookgate's).
+    pub request_form: Option<String>,
+    /// The body as sent in that form, without its secret, for reads in the same form.
+    pub request_doc: Option<String>,
 }
 
 /// One event to deliver to one outgoing hook. `snapshot` is the run as it was when the event

@@ -118,3 +118,6 @@ impl_apply_store!(
     begin_write = "BEGIN",
     project_lock = Some("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
 );
+impl_approval_store!(PgStore, begin_write = "BEGIN");
+
+impl_alert_store!(PgStore, begin_write = "BEGIN");

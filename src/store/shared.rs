@@ -55,9 +55,15 @@ macro_rules! subscribed_hooks {
 }
 
 /// Inserts one `outgoing_events` row per hook in `$hooks` (from `subscribed_hooks!`), inside
-/// the caller's transaction, with the run snapshot stored alongside.
+/// the caller's transaction, with the run snapshot stored alongside (made by `$snapshot`, a
+/// `Fn(&RunRow, pipeline name, project name) -> String`, when given).
 macro_rules! insert_events {
-    ($tx:ident, $hooks:expr, $run:expr, $event:expr, $now:expr) => {{
+    ($tx:ident, $hooks:expr, $run:expr, $event:expr, $now:expr) => {
+        insert_events!($tx, $hooks, $run, $event, $now, |run: &RunRow, pipeline: &str, project: &str| {
+            $crate::notify::render::snapshot(run, pipeline, project)
+        })
+    };
+    ($tx:ident, $hooks:expr, $run:expr, $event:expr, $now:expr, $snapshot:expr) => {{
         let run: &RunRow = $run;
         let event: &str = $event;
         let now: i64 = $now;
@@ -72,7 +78,7 @@ macro_rules! insert_events {
             .bind(event)
             .bind($crate::notify::render::event_ordinal(event))
             .bind(now)
-            .bind($crate::notify::render::snapshot(run, pipeline_name, project_name))
+            .bind(($snapshot)(run, pipeline_name, project_name))
             .execute(&mut *$tx)
             .await?;
         }
@@ -191,9 +197,12 @@ macro_rules! impl_store {
         }
 
         async fn insert_pipeline(&self, p: &PipelineRow) -> Result<(), StoreError> {
+            let mut tx = self.pool.begin_with($begin).await?;
             catalog_query!(insert_pipeline, p)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+            pipeline_events!(tx, &p.id, &p.name, &p.project_id, "pipeline.created", p.created_at);
+            tx.commit().await?;
             Ok(())
         }
 
@@ -209,17 +218,37 @@ macro_rules! impl_store {
         }
 
         async fn update_pipeline(&self, p: &PipelineRow) -> Result<bool, StoreError> {
-            let r = catalog_query!(update_pipeline, p)
-            .execute(&self.pool)
-                .await?;
+            let mut tx = self.pool.begin_with($begin).await?;
+            let updated: Option<(String,)> =
+                sqlx::query_as("UPDATE pipelines SET name = $2, spec = $3, updated_at = $4 WHERE id = $1 RETURNING project_id")
+                    .bind(&p.id)
+                    .bind(&p.name)
+                    .bind(&p.spec)
+                    .bind(p.updated_at)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if let Some((project_id,)) = &updated {
+                pipeline_events!(tx, &p.id, &p.name, project_id, "pipeline.updated", p.updated_at);
+            }
+            tx.commit().await?;
             self.config_changed().await;
-            Ok(r.rows_affected() > 0)
+            Ok(updated.is_some())
         }
 
         async fn delete_pipeline(&self, id: &str) -> Result<bool, StoreError> {
-            let r = sqlx::query("DELETE FROM pipelines WHERE id = $1").bind(id).execute(&self.pool).await?;
+            let mut tx = self.pool.begin_with($begin).await?;
+            let deleted: Option<(String, String)> =
+                sqlx::query_as("DELETE FROM pipelines WHERE id = $1 RETURNING name, project_id")
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if let Some((name, project_id)) = &deleted {
+                let now = $crate::domain::time::now_ms();
+                pipeline_events!(tx, id, name, project_id, "pipeline.deleted", now);
+            }
+            tx.commit().await?;
             self.config_changed().await;
-            Ok(r.rows_affected() > 0)
+            Ok(deleted.is_some())
         }
 
         async fn put_secret(&self, s: &SecretRow) -> Result<(), StoreError> {
@@ -437,6 +466,35 @@ macro_rules! impl_store {
                     .push_bind(encoding.as_deref());
             });
             q.build().execute(&mut *tx).await?;
+            // delivery.rejected / delivery.ignored: counted per hook and minute (one upsert per
+            // hook and kind in the batch; accepted deliveries cost nothing here).
+            let mut alerts: HashMap<(&str, &str, i64), (i64, Option<&str>)> = HashMap::new();
+            for (w, r) in batch.iter().zip(&results) {
+                let d = &w.delivery;
+                let kind = match (r, d.outcome.as_str()) {
+                    (IngestResult::Recorded, "rejected") => "rejected",
+                    (IngestResult::Recorded, "ignored") => "ignored",
+                    _ => continue,
+                };
+                let reason = if kind == "ignored" { d.filter_reason.as_deref() } else { d.error.as_deref() };
+                let slot = alerts.entry((d.hook_id.as_str(), kind, d.received_at.div_euclid(60_000))).or_default();
+                slot.0 += 1;
+                slot.1 = reason.or(slot.1);
+            }
+            for ((hook_id, kind, minute), (count, reason)) in alerts {
+                sqlx::query(
+                    "INSERT INTO delivery_alerts (hook_id, kind, minute, count, last_reason, emitted) \
+                     VALUES ($1, $2, $3, $4, $5, FALSE) ON CONFLICT (hook_id, kind, minute) DO UPDATE SET \
+                     count = delivery_alerts.count + excluded.count, last_reason = COALESCE(excluded.last_reason, delivery_alerts.last_reason)",
+                )
+                .bind(hook_id)
+                .bind(kind)
+                .bind(minute)
+                .bind(count)
+                .bind(reason)
+                .execute(&mut *tx)
+                .await?;
+            }
             tx.commit().await?;
             Ok(results)
         }
@@ -579,7 +637,15 @@ macro_rules! impl_store {
                     if let Some(lock) = key_lock {
                         sqlx::query(lock).bind(format!("{}\u{1f}{}", run.pipeline_id, key)).execute(&mut *tx).await?;
                     }
-                    if policy == "supersede" {
+                    // A run that an approver let go on is not dropped for a newer one.
+                    let approved = run.started_at.is_some() && {
+                        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM run_approvals WHERE run_id = $1")
+                            .bind(&run.id)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                        n > 0
+                    };
+                    if policy == "supersede" && !approved {
                         let newer: Option<(String,)> = sqlx::query_as(
                             "SELECT id FROM runs WHERE pipeline_id = $1 AND concurrency_key = $2 AND status = 'queued' \
                              AND (created_at > $3 OR (created_at = $3 AND id > $4)) ORDER BY created_at DESC, id DESC LIMIT 1",
@@ -625,7 +691,9 @@ macro_rules! impl_store {
                         }
                     }
                     let (running,): (i64,) = sqlx::query_as(
-                        "SELECT COUNT(*) FROM runs WHERE pipeline_id = $1 AND concurrency_key = $2 AND status = 'running'",
+                        // A run waiting for approval keeps its key's slot (SPEC §5).
+                        "SELECT COUNT(*) FROM runs WHERE pipeline_id = $1 AND concurrency_key = $2 \
+                         AND status IN ('running', 'waiting_approval')",
                     )
                     .bind(&run.pipeline_id)
                     .bind(&key)
@@ -647,7 +715,16 @@ macro_rules! impl_store {
                 .fetch_optional(&mut *tx)
                 .await?;
                 if let Some(claimed) = claimed {
-                    enqueue_events!(tx, &claimed, "run.started", now);
+                    // A run resuming after its approval already told its hooks it started.
+                    let resumed = run.started_at.is_some()
+                        && sqlx::query_as::<_, (String,)>("SELECT run_id FROM run_approvals WHERE run_id = $1 LIMIT 1")
+                            .bind(&run.id)
+                            .fetch_optional(&mut *tx)
+                            .await?
+                            .is_some();
+                    if !resumed {
+                        enqueue_events!(tx, &claimed, "run.started", now);
+                    }
                     tx.commit().await?;
                     return Ok(Some(claimed));
                 }
@@ -765,8 +842,9 @@ macro_rules! impl_store {
         async fn request_cancel(&self, run_id: &str, now: i64) -> Result<Option<String>, StoreError> {
             let mut tx = self.pool.begin_with($begin).await?;
             let cancelled: Option<RunRow> = sqlx::query_as(
-                "UPDATE runs SET status = 'cancelled', reason = 'cancelled before it started', finished_at = $2 \
-                 WHERE id = $1 AND status = 'queued' RETURNING *",
+                "UPDATE runs SET status = 'cancelled', finished_at = $2, reason = CASE status WHEN 'queued' \
+                 THEN 'cancelled before it started' ELSE 'cancelled while waiting for approval' END \
+                 WHERE id = $1 AND status IN ('queued', 'waiting_approval') RETURNING *",
             )
             .bind(run_id)
             .bind(now)

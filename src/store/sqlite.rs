@@ -96,3 +96,6 @@ impl_apply_store!(
     begin_write = "BEGIN IMMEDIATE",
     project_lock = None
 );
+impl_approval_store!(SqliteStore, begin_write = "BEGIN IMMEDIATE");
+
+impl_alert_store!(SqliteStore, begin_write = "BEGIN IMMEDIATE");

@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use super::WorkerContext;
 use crate::api::secrets::secret_context;
 use crate::domain::pipeline::{PipelineSpec, Step};
+use crate::domain::run_status::RunStatus;
 use crate::domain::template;
 use crate::domain::time::now_ms;
 use crate::runner::command::{run_command, CommandSpec, StepOutcome};
@@ -49,6 +50,10 @@ pub(super) async fn run(ctx: &WorkerContext, run: RunRow) {
     tracing::info!(run_id = %run.id, attempt = run.attempt, "run started");
     let (status, reason) = steps(ctx, &run, &token).await;
     heartbeat.abort();
+    if status == RunStatus::WaitingApproval.as_str() {
+        // The run left this worker: no lease, no slot, until a decision puts it back.
+        return;
+    }
     let cause = *stop_cause.lock().expect("stop cause lock");
     // A run whose steps all succeeded stays succeeded, whatever arrived after its last step.
     let result = match (cause, status) {
@@ -193,13 +198,20 @@ async fn steps(
         .filter_map(|v| v.as_str().map(str::to_string))
         .collect();
 
-    for (idx, step) in spec.steps.iter().enumerate() {
+    let start = match super::approval::resume_at(ctx, run, &spec).await {
+        Ok(start) => start,
+        Err(problem) => return ("failed", Some(problem)),
+    };
+    for (idx, step) in spec.steps.iter().enumerate().skip(start) {
         if token.is_cancelled() {
             // Stopped between steps: start nothing more.
             return (
                 "cancelled",
                 Some(format!("stopped before step {}", step.name)),
             );
+        }
+        if step.action == "approval" {
+            return super::approval::pause(ctx, run, idx, step, &vars).await;
         }
         let mut row = StepRow {
             run_id: run.id.clone(),

@@ -11,6 +11,7 @@
 //! - Shutdown: stop claiming, let runs in flight finish within the grace period, then hand the
 //!   rest back to the queue.
 
+pub mod approval;
 mod execute;
 
 use std::sync::Arc;
@@ -123,6 +124,7 @@ async fn claim_loop(
     let slots_free = Arc::new(Semaphore::new(slots));
     let mut running: JoinSet<()> = JoinSet::new();
     let recovery = tokio::spawn(recover_loop(ctx.clone(), stop.clone()));
+    let approvals = tokio::spawn(approval::sweep_loop(ctx.store.clone(), stop.clone()));
     loop {
         while running.try_join_next().is_some() {}
         let permit = tokio::select! {
@@ -160,6 +162,7 @@ async fn claim_loop(
         }
     }
     recovery.abort();
+    approvals.abort();
     if !running.is_empty() {
         tracing::info!(
             in_flight = running.len(),

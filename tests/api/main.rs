@@ -8,7 +8,14 @@ mod apply_cli;
 mod apply_examples;
 mod apply_processes;
 mod apply_roundtrip;
+mod approval_restart;
+mod approval_support;
+mod approvals;
 mod bodies;
+mod events;
+mod outgoing_seeds;
+mod smtp_sink;
+
 mod cli;
 mod cli_rules;
 mod contract;

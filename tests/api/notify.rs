@@ -29,31 +29,31 @@ crate::on_both_backends!(
 
 /// One request a receiver got.
 #[derive(Debug, Clone)]
-struct Hit {
-    path: String,
-    at_ms: i64,
-    headers: HashMap<String, String>,
-    body: Vec<u8>,
+pub(crate) struct Hit {
+    pub(crate) path: String,
+    pub(crate) at_ms: i64,
+    pub(crate) headers: HashMap<String, String>,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Hit {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.body).expect("JSON body")
     }
 }
 
-struct Receiver {
-    url: String,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
     hits: Arc<Mutex<Vec<Hit>>>,
 }
 
 impl Receiver {
-    fn hits(&self) -> Vec<Hit> {
+    pub(crate) fn hits(&self) -> Vec<Hit> {
         self.hits.lock().unwrap().clone()
     }
 
     /// Waits (bounded) until at least `n` requests arrived.
-    async fn wait_for(&self, n: usize) -> Vec<Hit> {
+    pub(crate) async fn wait_for(&self, n: usize) -> Vec<Hit> {
         for _ in 0..400 {
             let hits = self.hits();
             if hits.len() >= n {
@@ -67,7 +67,7 @@ impl Receiver {
 
 /// A receiver on 127.0.0.1:0 that answers `answers` in turn, then 200; with `hang`, it never
 /// answers.
-async fn receiver(answers: Vec<u16>, hang: bool) -> Receiver {
+pub(crate) async fn receiver(answers: Vec<u16>, hang: bool) -> Receiver {
     let hits: Arc<Mutex<Vec<Hit>>> = Arc::default();
     let script = Arc::new(Mutex::new(answers.into_iter()));
     let sink = hits.clone();
@@ -592,7 +592,7 @@ async fn bad_hooks_are_refused_with_422(app: TestApp) {
             "timeout_secs",
         ),
         (
-            json!({ "name": "a", "url": "https://example.com", "channel": "email" }),
+            json!({ "name": "a", "url": "https://example.com", "channel": "sms" }),
             "channel",
         ),
         (json!({ "name": "a", "url": "ftp://example.com" }), "url"),
@@ -752,6 +752,12 @@ async fn state_changes_enqueue_their_events(backend: Backend) {
         prev_secret_expires_at: None,
         created_at: now,
         updated_at: now,
+        email_to: None,
+        subject_template: None,
+        payload_template: None,
+        secret_header: None,
+        request_form: None,
+        request_doc: None,
     };
     let all = serde_json::to_string(&hookgate::notify::render::EVENTS).unwrap();
     store

@@ -1,0 +1,149 @@
+//! Approval steps in the worker: stop the run at the step (it waits with no lease and no
+//! worker slot), find where an approved run resumes, and end approvals nobody decided in time.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use tokio_util::sync::CancellationToken;
+
+use super::WorkerContext;
+use crate::domain::approval::{Decision, DEFAULT_TIMEOUT_SECS};
+use crate::domain::pipeline::{PipelineSpec, Step};
+use crate::domain::run_status::RunStatus;
+use crate::domain::template;
+use crate::domain::time::now_ms;
+use crate::store::{ApprovalRow, DecisionIn, RunRow, StepRow, Store};
+
+/// How often each worker process looks for approvals past their deadline.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
+/// The index of the first step `run` still has to run: after its last approved approval step.
+pub(super) async fn resume_at(
+    ctx: &WorkerContext,
+    run: &RunRow,
+    spec: &PipelineSpec,
+) -> Result<usize, String> {
+    if !spec.steps.iter().any(|s| s.action == "approval") {
+        return Ok(0);
+    }
+    let approvals = ctx
+        .store
+        .list_approvals(&run.id)
+        .await
+        .map_err(|e| format!("could not read the run's approvals: {e}"))?;
+    Ok(approvals
+        .iter()
+        .filter(|a| a.decision.as_deref() == Some(Decision::Approved.as_str()))
+        .map(|a| a.step_idx as usize + 1)
+        .max()
+        .unwrap_or(0))
+}
+
+/// Stops the run at approval step `idx`: records the approval, the step and the run as
+/// `waiting_approval` in one transaction. Returns the run's status and reason as the executor
+/// reports them.
+pub(super) async fn pause(
+    ctx: &WorkerContext,
+    run: &RunRow,
+    idx: usize,
+    step: &Step,
+    vars: &Map<String, Value>,
+) -> (&'static str, Option<String>) {
+    // Secrets are refused in approval messages when the pipeline is saved.
+    let message = match step.message.as_deref().map(|m| template::render(m, vars)) {
+        None => None,
+        Some(Ok(m)) => Some(m),
+        Some(Err(e)) => {
+            return (
+                RunStatus::Failed.as_str(),
+                Some(format!(
+                    "step {}: the message does not render: {e}",
+                    step.name
+                )),
+            )
+        }
+    };
+    let now = now_ms();
+    let timeout_ms = step.timeout_secs.unwrap_or(DEFAULT_TIMEOUT_SECS) as i64 * 1000;
+    let approval = ApprovalRow {
+        run_id: run.id.clone(),
+        step_idx: idx as i64,
+        step_name: step.name.clone(),
+        approvers: serde_json::to_string(&step.approvers).unwrap_or_else(|_| "[]".into()),
+        message: message.clone(),
+        requested_at: now,
+        deadline: now + timeout_ms,
+        decision: None,
+        decided_by: None,
+        decided_at: None,
+        comment: None,
+    };
+    let row = StepRow {
+        run_id: run.id.clone(),
+        idx: idx as i64,
+        name: step.name.clone(),
+        status: RunStatus::WaitingApproval.as_str().into(),
+        exit_code: None,
+        started_at: Some(now),
+        finished_at: None,
+        log: message.unwrap_or_default(),
+    };
+    match ctx
+        .store
+        .request_approval(run.attempt, &approval, &row)
+        .await
+    {
+        Ok(true) => {
+            tracing::info!(run_id = %run.id, step = %step.name, "run waits for approval");
+            (RunStatus::WaitingApproval.as_str(), None)
+        }
+        Ok(false) => (
+            RunStatus::Failed.as_str(),
+            Some("the run's lease was lost".into()),
+        ),
+        Err(e) => (
+            RunStatus::Failed.as_str(),
+            Some(format!("could not record the approval request: {e}")),
+        ),
+    }
+}
+
+/// Ends approvals past their deadline (`timed_out`, reason `approval timed out`) every
+/// second. Every worker process runs it; the store's conditional UPDATE makes each timeout
+/// happen once.
+pub(super) async fn sweep_loop(store: Arc<dyn Store>, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(SWEEP_EVERY) => {}
+            _ = stop.cancelled() => return,
+        }
+        if let Err(e) = expire_due(store.as_ref(), now_ms()).await {
+            tracing::warn!(error = %e, "ending approvals past their deadline failed; retrying");
+        }
+    }
+}
+
+/// One sweep: returns the runs this call timed out.
+pub async fn expire_due(
+    store: &dyn Store,
+    now: i64,
+) -> Result<Vec<String>, crate::store::StoreError> {
+    let mut ended = Vec::new();
+    for run_id in store.due_approvals(now).await? {
+        let decided = store
+            .decide_approval(&DecisionIn {
+                run_id: &run_id,
+                decision: Decision::TimedOut,
+                by: "hookgate",
+                comment: None,
+                now,
+            })
+            .await?;
+        if decided.is_some() {
+            tracing::info!(run_id = %run_id, "approval timed out");
+            ended.push(run_id);
+        }
+    }
+    Ok(ended)
+}
