@@ -3,7 +3,7 @@
 pub mod auth;
 mod deliveries;
 mod extract;
-mod health;
+pub(crate) mod health;
 pub mod hooks;
 mod openapi;
 mod outgoing;

@@ -11,7 +11,9 @@
 //! - Shutdown: stop claiming, let runs in flight finish within the grace period, then hand the
 //!   rest back to the queue.
 
+mod control;
 mod execute;
+mod lease;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -120,6 +122,11 @@ async fn claim_loop(
     stop: CancellationToken,
     grace: Duration,
 ) {
+    // `serve` may start before the database is reachable: claim once it is migrated.
+    tokio::select! {
+        _ = ctx.store.schema().wait() => {}
+        _ = stop.cancelled() => return,
+    }
     let slots_free = Arc::new(Semaphore::new(slots));
     let mut running: JoinSet<()> = JoinSet::new();
     let recovery = tokio::spawn(recover_loop(ctx.clone(), stop.clone()));

@@ -126,7 +126,13 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
 
 /// Starts another app process-equivalent on an existing database (scale-out tests).
 pub async fn start_on(database_url: &str, master_key: &str) -> TestApp {
-    let settings = test_settings(database_url, master_key);
+    start_with(test_settings(database_url, master_key), master_key).await
+}
+
+/// Starts an app with these settings (on `settings.database_url`).
+pub async fn start_with(settings: Settings, master_key: &str) -> TestApp {
+    let database_url = settings.database_url.clone();
+    let database_url = database_url.as_str();
     let application = Application::build(settings, true).await.expect("build app");
     let address = format!("http://127.0.0.1:{}", application.port());
     let store = application.store();
