@@ -3,6 +3,7 @@
 pub mod filter;
 pub mod hook;
 pub mod ids;
+pub mod key;
 pub mod pipeline;
 pub mod role;
 pub mod template;

@@ -13,6 +13,7 @@ mod ingest_flow;
 mod ingest_hostile;
 mod ingest_outage;
 mod ingest_support;
+mod long_keys;
 mod notify;
 mod outage_support;
 mod pg_outage;
