@@ -19,6 +19,7 @@ mod outage_support;
 mod pg_outage;
 mod pipelines;
 mod projects;
+mod readiness;
 mod roles;
 mod run_outage;
 mod runner_processes;

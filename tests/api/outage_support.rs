@@ -11,7 +11,7 @@
 //! connection) while hookgate cannot.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 
 use sqlx::Connection;
@@ -20,10 +20,15 @@ use tokio::task::AbortHandle;
 
 use crate::helpers::{fresh_database, start_with, test_settings, Backend, TestApp};
 
+/// What the proxy does with connections.
+const PASS: u8 = 0;
+const REFUSE: u8 = 1;
+const HANG: u8 = 2;
+
 /// A TCP proxy that the test can cut.
 pub struct Proxy {
     pub addr: SocketAddr,
-    cut: Arc<AtomicBool>,
+    mode: Arc<AtomicU8>,
     links: Arc<Mutex<Vec<AbortHandle>>>,
 }
 
@@ -31,38 +36,51 @@ impl Proxy {
     pub async fn start(upstream: SocketAddr) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let addr = listener.local_addr().expect("proxy address");
-        let cut = Arc::new(AtomicBool::new(false));
+        let mode = Arc::new(AtomicU8::new(PASS));
         let links: Arc<Mutex<Vec<AbortHandle>>> = Arc::default();
-        let (c, l) = (cut.clone(), links.clone());
+        let (m, l) = (mode.clone(), links.clone());
         tokio::spawn(async move {
             while let Ok((mut down, _)) = listener.accept().await {
-                if c.load(Ordering::SeqCst) {
-                    drop(down);
-                    continue;
-                }
-                let link = tokio::spawn(async move {
-                    if let Ok(mut up) = TcpStream::connect(upstream).await {
-                        let _ = tokio::io::copy_bidirectional(&mut down, &mut up).await;
-                    }
-                });
+                let link = match m.load(Ordering::SeqCst) {
+                    REFUSE => continue,
+                    // Held open, silent: a database that does not answer.
+                    HANG => tokio::spawn(async move {
+                        let _held = down;
+                        std::future::pending::<()>().await
+                    }),
+                    _ => tokio::spawn(async move {
+                        if let Ok(mut up) = TcpStream::connect(upstream).await {
+                            let _ = tokio::io::copy_bidirectional(&mut down, &mut up).await;
+                        }
+                    }),
+                };
                 let mut links = l.lock().unwrap();
                 links.retain(|h| !h.is_finished());
                 links.push(link.abort_handle());
             }
         });
-        Self { addr, cut, links }
+        Self { addr, mode, links }
     }
 
-    /// Drops every connection and refuses new ones.
-    pub fn cut(&self) {
-        self.cut.store(true, Ordering::SeqCst);
+    fn set(&self, mode: u8) {
+        self.mode.store(mode, Ordering::SeqCst);
         for link in self.links.lock().unwrap().drain(..) {
             link.abort();
         }
     }
 
+    /// Drops every connection and refuses new ones (closes them at once).
+    pub fn cut(&self) {
+        self.set(REFUSE);
+    }
+
+    /// Drops every connection; new ones are accepted and never answered.
+    pub fn hang(&self) {
+        self.set(HANG);
+    }
+
     pub fn restore(&self) {
-        self.cut.store(false, Ordering::SeqCst);
+        self.set(PASS);
     }
 }
 
