@@ -25,9 +25,9 @@ use crate::runs::wait_final;
 
 /// The lease of the long outage: heartbeats every second, steps stopped 2 s before it ends.
 const LEASE_SECS: u32 = 10;
-/// The lease of the short outage: heartbeats every 2 s, steps stopped 4 s before it ends, so
-/// outages up to 14 s change nothing.
-const LONG_LEASE_SECS: u32 = 20;
+/// The lease of the short outage, the default: heartbeats every 3 s, steps stopped 6 s before
+/// it ends, so outages up to 21 s change nothing.
+const LONG_LEASE_SECS: u32 = 30;
 
 async fn pipeline(app: &TestApp, retries: u32, steps: Value) -> String {
     let body = json!({ "name": "deploy", "retries": retries, "steps": steps });
@@ -88,9 +88,10 @@ async fn outage_shorter_than_a_lease(backend: Backend) {
     let run_id = manual_run(&o.app, &pl).await;
     wait_for_line(&marker).await;
     o.cut().await;
-    // 11 s: like the outages of issue #11 (10-15 s), longer than the busy timeout SQLite
-    // writes used to wait (10 s), shorter than the lease minus a heartbeat and the stop margin.
-    tokio::time::sleep(Duration::from_secs(11)).await;
+    // 13 s: like the outages of issue #11 (10-15 s), longer than the busy timeout SQLite
+    // writes used to wait (10 s) after the step's end, shorter than the lease minus a
+    // heartbeat and the stop margin.
+    tokio::time::sleep(Duration::from_secs(13)).await;
     let (status, attempt, _) = o.run_row(&run_id).await;
     assert_eq!(
         (status.as_str(), attempt),
