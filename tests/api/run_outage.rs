@@ -111,6 +111,13 @@ async fn outage_shorter_than_a_lease(backend: Backend) {
     assert_eq!(s, 200, "{logs}");
     let steps = logs["steps"].as_array().expect("steps");
     assert_eq!(steps.len(), 2, "{logs}");
+    eprintln!(
+        "run-outage {backend:?}: outage=13s lease={LONG_LEASE_SECS}s status={} attempt={} deploys={} steps={:?}",
+        run["status"],
+        run["attempt"],
+        lines(&marker).len(),
+        steps.iter().map(|s| s["status"].as_str().unwrap_or_default()).collect::<Vec<_>>()
+    );
     for (step, done) in steps.iter().zip(["deploy-done", "check-done"]) {
         assert_eq!(step["status"], "succeeded", "{logs}");
         assert!(
@@ -164,6 +171,13 @@ async fn outage_longer_than_a_lease(backend: Backend) {
         "the step went on after the lease ended: last mark {last}, lease end {lease_end}"
     );
     let run = wait_final(&o.app, &run_id).await;
+    eprintln!(
+        "run-outage {backend:?}: outage past the lease ({LEASE_SECS}s): last step mark {} ms before the lease end; run {} / {}; step {}",
+        lease_end - last,
+        run["status"],
+        run["reason"],
+        run["steps"][0]["status"]
+    );
     assert_eq!(run["status"], "failed", "{run}");
     assert_eq!(run["reason"], "worker_lost", "{run}");
     let step_status = &run["steps"][0]["status"];
