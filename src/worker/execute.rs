@@ -341,8 +341,7 @@ async fn render_and_run(
                     .map(Into::into),
                 timeout: Duration::from_secs(step.timeout_secs.unwrap_or(COMMAND_TIMEOUT_SECS)),
                 // A step stopped because the lease is running out must be gone before it does.
-                term_grace: Duration::from_millis(flight.lease.margin_ms() as u64 / 2)
-                    .min(crate::runner::command::TERM_GRACE),
+                term_grace: flight.lease.term_grace(),
             };
             Ok(run_command(&spec, token, log).await)
         }

@@ -47,6 +47,15 @@ impl LeaseClock {
         (self.lease_ms / 5).max(500)
     }
 
+    /// How long a stopped step's processes get between SIGTERM and SIGKILL: they must be gone
+    /// before the lease ends. The margin less a second (5 s by default, the runner's usual
+    /// grace), at least half the margin.
+    pub fn term_grace(&self) -> Duration {
+        let margin = self.margin_ms();
+        let ms = (margin - 1_000).max(margin / 2) as u64;
+        Duration::from_millis(ms).min(crate::runner::command::TERM_GRACE)
+    }
+
     /// The time (Unix ms) after which the run is no longer ours to continue.
     pub fn deadline(&self) -> i64 {
         self.held_until.load(Ordering::Acquire) - self.margin_ms()
@@ -180,5 +189,8 @@ mod tests {
         assert!(lease.remaining().is_some());
         assert_eq!(lease.margin_ms(), 6_000);
         assert_eq!(lease.heartbeat_every(), Duration::from_secs(3));
+        assert_eq!(lease.term_grace(), Duration::from_secs(5));
+        let short = LeaseClock::new(3_000, now_ms());
+        assert_eq!(short.term_grace(), Duration::from_millis(300));
     }
 }
