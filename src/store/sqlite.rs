@@ -10,11 +10,13 @@ use sqlx::SqlitePool;
 
 use super::*;
 
-/// How long a SQLite write waits for the write lock, and a request for a pooled connection.
-/// Longer than PostgreSQL's [`ACQUIRE_TIMEOUT`]: here a wait is contention between writers (a
-/// read-only, full or missing database fails at once), and several processes writing one file
-/// at once wait seconds for their turn under load.
-const SQLITE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long a SQLite write waits for another writer's lock. Longer than PostgreSQL's
+/// [`ACQUIRE_TIMEOUT`]: here a wait is contention between writers, not an outage (a read-only,
+/// full or missing database fails at once), and several processes writing one file under load
+/// wait seconds for their turn (5 s was measured too short: manual runs got 503s).
+const SQLITE_BUSY: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long a request waits for one of the pool's connections.
+const SQLITE_ACQUIRE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// [`Store`] on a SQLite file.
 pub struct SqliteStore {
@@ -40,14 +42,14 @@ impl SqliteStore {
             .foreign_keys(true)
             // A write waits this long for another writer's lock (contention, often between
             // processes), then the database counts as unavailable (503).
-            .busy_timeout(SQLITE_WAIT);
+            .busy_timeout(SQLITE_BUSY);
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
-            .acquire_timeout(SQLITE_WAIT)
+            .acquire_timeout(SQLITE_ACQUIRE)
             .connect_lazy_with(options.clone());
         let ingest_pool = SqlitePoolOptions::new()
             .max_connections(1)
-            .acquire_timeout(SQLITE_WAIT)
+            .acquire_timeout(SQLITE_ACQUIRE)
             // 16 MiB of page cache (negative: KiB), so the indexes' pages stay in memory.
             .connect_lazy_with(
                 options
