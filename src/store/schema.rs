@@ -53,13 +53,15 @@ impl SchemaGate {
     }
 }
 
-/// Migrates now. An unreachable database is not an error: the migrations are retried in the
-/// background (every second, backing off to 5 s) until they apply, and the gate opens then.
-/// Any other failure (a migration that does not apply) is returned, as at every start.
+/// Migrates now. An unreachable PostgreSQL server is not an error: the migrations are retried
+/// in the background (every second, backing off to 5 s) until they apply, and the gate opens
+/// then. Any other failure (a migration that does not apply, a SQLite file that cannot be
+/// opened: a local path is a setting to fix, not an outage to wait out) is returned, as at
+/// every start.
 pub async fn migrate_or_wait(store: Arc<dyn Store>) -> anyhow::Result<()> {
     match store.migrate().await {
         Ok(()) => Ok(()),
-        Err(e) if e.is_unavailable() => {
+        Err(e) if e.is_unavailable() && store.backend() == "postgres" => {
             tracing::warn!(error = %e, cause = %error_chain(&e), "the database is unavailable; serving 503 until it returns");
             store.schema().set_problem(format!("{e}"));
             tokio::spawn(async move {

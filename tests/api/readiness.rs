@@ -245,3 +245,14 @@ async fn postgres_down_at_start_then_cut_while_serving() {
         hung.len(),
     );
 }
+
+/// A SQLite path that cannot be opened is a setting to fix, not an outage to wait out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sqlite_file_that_cannot_be_opened_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/no/such/dir/hookgate.db", dir.path().display());
+    let key = hookgate::crypto::MasterKey::generate().to_base64();
+    let built = Application::build(test_settings(&url, &key), true).await;
+    let err = built.err().expect("the start fails");
+    assert!(format!("{err:#}").contains("migrating"), "{err:#}");
+}
