@@ -36,9 +36,10 @@ impl LeaseClock {
         self.lease_ms
     }
 
-    /// How often the heartbeat renews the lease: a tenth of it (3 s for the default 30 s).
+    /// How often the heartbeat renews the lease: a tenth of it (3 s for the default 30 s), at
+    /// least 500 ms.
     pub fn heartbeat_every(&self) -> Duration {
-        Duration::from_millis((self.lease_ms / 10).max(100) as u64)
+        Duration::from_millis((self.lease_ms / 10).max(500) as u64)
     }
 
     /// How long before the lease ends the worker stops the run's steps: a fifth of the lease
