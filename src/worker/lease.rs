@@ -37,9 +37,9 @@ impl LeaseClock {
     }
 
     /// How often the heartbeat renews the lease: a tenth of it (3 s for the default 30 s), at
-    /// least 500 ms.
+    /// least 1 s (no more database writes than before for short leases).
     pub fn heartbeat_every(&self) -> Duration {
-        Duration::from_millis((self.lease_ms / 10).max(500) as u64)
+        Duration::from_millis((self.lease_ms / 10).max(1_000) as u64)
     }
 
     /// How long before the lease ends the worker stops the run's steps: a fifth of the lease
