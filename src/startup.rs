@@ -26,11 +26,12 @@ pub struct Application {
 }
 
 impl Application {
-    /// Connects and migrates the database, resolves the master key, binds the listener and,
-    /// when `run_workers` (and `workers` > 0), starts the workers.
+    /// Resolves the master key, connects and migrates the database (or, when it is
+    /// unreachable, goes on and migrates it when it returns, answering 503 until then), binds
+    /// the listener and, when `run_workers` (and `workers` > 0), starts the workers.
     pub async fn build(mut settings: Settings, run_workers: bool) -> anyhow::Result<Self> {
         let key = resolve_master_key(&settings)?;
-        let store = store::connect(&settings).await?;
+        let store = store::connect_or_wait(&settings).await?;
         let listener = TcpListener::bind(settings.listen)
             .with_context(|| format!("binding {}", settings.listen))?;
         let bound = listener.local_addr()?;
@@ -117,6 +118,7 @@ fn serve(
     let server = HttpServer::new(move || {
         App::new()
             .wrap(middleware::from_fn(crate::body_deadline::guard))
+            .wrap(middleware::from_fn(api::health::schema_gate))
             .wrap(middleware::from_fn(crate::telemetry::request_span))
             .app_data(state.clone())
             .app_data(ingest.clone())
@@ -202,7 +204,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// `hookgate worker`: workers only, until SIGTERM or Ctrl-C, then a graceful stop.
 pub async fn run_workers_only(settings: Settings) -> anyhow::Result<()> {
     let key = Arc::new(resolve_master_key(&settings)?);
-    let store = store::connect(&settings).await?;
+    let store = store::connect_or_wait(&settings).await?;
     let wake = Wake::new(store.clone());
     let notifier = crate::notify::Notifier::start(store.clone(), key.clone(), &settings);
     let workers = Workers::start(store, key, &settings, wake);

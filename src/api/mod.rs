@@ -5,7 +5,7 @@ mod approvals;
 pub mod auth;
 mod deliveries;
 pub(crate) mod extract;
-mod health;
+pub(crate) mod health;
 mod hook_draft;
 mod hook_test;
 pub mod hooks;

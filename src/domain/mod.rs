@@ -4,6 +4,7 @@ pub mod approval;
 pub mod filter;
 pub mod hook;
 pub mod ids;
+pub mod key;
 pub mod outgoing_forms;
 pub mod pipeline;
 pub mod role;

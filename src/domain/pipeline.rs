@@ -95,7 +95,9 @@ impl RunLimit {
     ) -> RunLimit {
         match concurrency {
             Some(c) if c.policy != "parallel" => RunLimit {
-                key: Some(template::render(&c.key, vars).unwrap_or_else(|_| c.key.clone())),
+                key: Some(super::key::stored_key(
+                    template::render(&c.key, vars).unwrap_or_else(|_| c.key.clone()),
+                )),
                 policy: Some(c.policy.clone()),
                 max: Some(c.max as i64),
             },

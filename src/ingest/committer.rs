@@ -4,8 +4,12 @@
 //! commit is in flight, new writes queue; the next commit takes all of them (up to a cap).
 //! A batch that fails as a whole is retried one write at a time, so one bad write cannot fail
 //! its neighbours; unless the database is unavailable, which fails the whole batch at once.
+//! After such a failure, writes arriving within [`FAIL_FAST_FOR`] are failed at once instead of
+//! each waiting out the pool's acquire timeout: with the writes that queued during a failing
+//! attempt, that would add up to more than the 2 s within which a 503 must be answered.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -16,6 +20,8 @@ use crate::worker::Wake;
 const MAX_BATCH: usize = 256;
 /// Writes waiting for the committer before senders wait for room.
 const QUEUE: usize = 4096;
+/// How long after a batch failed for an unavailable database new batches fail without trying.
+const FAIL_FAST_FOR: Duration = Duration::from_millis(500);
 
 struct Job {
     write: IngestWrite,
@@ -70,10 +76,20 @@ pub enum CommitError {
 
 async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, wake: Wake) {
     let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    let mut down_until: Option<Instant> = None;
     while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
         let (writes, replies): (Vec<IngestWrite>, Vec<_>) =
             jobs.drain(..).map(|j| (j.write, j.reply)).unzip();
-        match store.commit_ingest(&writes).await {
+        if down_until.is_some_and(|t| Instant::now() < t) {
+            fail_all(replies, "the database was unavailable a moment ago");
+            continue;
+        }
+        let committed = store.commit_ingest(&writes).await;
+        down_until = match &committed {
+            Err(e) if e.is_unavailable() => Some(Instant::now() + FAIL_FAST_FOR),
+            _ => None,
+        };
+        match committed {
             Ok(results) => {
                 let accepted = results
                     .iter()
@@ -99,15 +115,8 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, wake: Wake) {
                 // The database is unreachable: retrying one write at a time would wait out the
                 // pool's acquire timeout once per write while every new request queues behind
                 // it. Fail the whole batch now (each sender gets a 503 and retries).
-                let reason = e.to_string();
-                tracing::warn!(error = %reason, batch = writes.len(), "group commit failed: database unavailable");
-                let mut first = Some(e);
-                for reply in replies.into_iter().flatten() {
-                    let e = first
-                        .take()
-                        .unwrap_or_else(|| sqlx::Error::Io(std::io::Error::other(reason.clone())));
-                    let _ = reply.send(Err(StoreError::Unavailable(e)));
-                }
+                tracing::warn!(error = %e, batch = writes.len(), "group commit failed: database unavailable");
+                fail_all(replies, &e.to_string());
             }
             Err(e) => {
                 tracing::warn!(error = %e, batch = writes.len(), "group commit failed; committing one by one");
@@ -122,5 +131,13 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, wake: Wake) {
                 }
             }
         }
+    }
+}
+
+/// Answers every waiting write with `Unavailable` (a 503 for its sender).
+fn fail_all(replies: Vec<Option<oneshot::Sender<Result<IngestResult, StoreError>>>>, why: &str) {
+    for reply in replies.into_iter().flatten() {
+        let e = sqlx::Error::Io(std::io::Error::other(why.to_string()));
+        let _ = reply.send(Err(StoreError::Unavailable(e)));
     }
 }

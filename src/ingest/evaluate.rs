@@ -176,5 +176,6 @@ fn read_source(
             other => Some(other.to_string()),
         },
     }
-    .filter(|s| !s.is_empty() && s.len() <= 256)
+    // Stored in text columns (and the dedup key's index): PostgreSQL refuses NUL in text.
+    .filter(|s| !s.is_empty() && s.len() <= 256 && !s.contains('\0'))
 }

@@ -18,7 +18,7 @@ use super::step_log::StepLog;
 const INHERITED_ENV: &[&str] = &["PATH", "HOME", "LANG", "TZ"];
 
 /// How long a stopped process group gets between SIGTERM and SIGKILL.
-const TERM_GRACE: Duration = Duration::from_secs(5);
+pub const TERM_GRACE: Duration = Duration::from_secs(5);
 
 /// How long output is still read after the program exited, for background processes that
 /// inherited its stdout/stderr; after that the step ends without waiting for them.
@@ -34,6 +34,9 @@ pub struct CommandSpec {
     pub env: Vec<(String, String)>,
     pub working_dir: Option<PathBuf>,
     pub timeout: Duration,
+    /// How long a stopped process group gets between SIGTERM and SIGKILL (at most
+    /// [`TERM_GRACE`]; less when the step must be gone before its run's lease ends).
+    pub term_grace: Duration,
 }
 
 /// How a step ended.
@@ -53,7 +56,7 @@ pub enum StepOutcome {
 
 /// Runs the program with argv (never a shell), in its own process group, stdin null,
 /// stdout+stderr captured into `log` in arrival order (read concurrently). Exit 0 = Succeeded.
-/// On timeout or cancel: SIGTERM the whole process group, wait up to 5 s, then SIGKILL the
+/// On timeout or cancel: SIGTERM the whole process group, wait up to `term_grace`, then SIGKILL the
 /// group; outcome TimedOut / Cancelled. A program that cannot start (not found, not
 /// executable) = Failed with a clear reason.
 pub async fn run_command(
@@ -137,7 +140,15 @@ pub async fn run_command(
             StepOutcome::TimedOut => "timed out; stopping the process group",
             _ => "cancelled; stopping the process group",
         });
-        stop_group(&mut child, pgid, status.is_some(), &mut rx, log).await;
+        stop_group(
+            &mut child,
+            pgid,
+            status.is_some(),
+            spec.term_grace,
+            &mut rx,
+            log,
+        )
+        .await;
         abort_all(readers);
         return outcome;
     }
@@ -171,12 +182,13 @@ fn abort_all(readers: [Option<JoinHandle<()>>; 2]) {
     }
 }
 
-/// SIGTERM the group, give it [`TERM_GRACE`] (still logging what it prints), then SIGKILL
+/// SIGTERM the group, give it `term_grace` (still logging what it prints), then SIGKILL
 /// whatever is left of the group and reap the child.
 async fn stop_group(
     child: &mut Child,
     pgid: Option<i32>,
     exited: bool,
+    term_grace: Duration,
     rx: &mut mpsc::Receiver<Vec<u8>>,
     log: &mut StepLog,
 ) {
@@ -185,7 +197,7 @@ async fn stop_group(
         return;
     };
     signal_group(pgid, libc::SIGTERM);
-    let grace = tokio::time::sleep(TERM_GRACE);
+    let grace = tokio::time::sleep(term_grace);
     tokio::pin!(grace);
     let mut exited = exited;
     let mut output_open = true;

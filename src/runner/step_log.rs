@@ -97,6 +97,10 @@ impl StepLog {
             }
             out.push_str(&format!("[… output truncated at {} bytes]", self.cap));
         }
+        // PostgreSQL's text refuses NUL: a log holding one could never be written.
+        if out.contains('\0') {
+            out = out.replace('\0', "\u{fffd}");
+        }
         out
     }
 

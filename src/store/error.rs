@@ -24,6 +24,14 @@ impl fmt::Display for ConstraintName {
     }
 }
 
+impl StoreError {
+    /// The database cannot take this request now (down, unreachable, locked, read-only, full):
+    /// worth trying again later, and answered 503 at the HTTP edge.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match &e {
@@ -35,21 +43,60 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::PoolClosed
             | sqlx::Error::Tls(_)
             | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e),
-            sqlx::Error::Database(db) if is_unavailable_code(db.code().as_deref()) => {
+            sqlx::Error::Database(db)
+                if db
+                    .try_downcast_ref::<sqlx::sqlite::SqliteError>()
+                    .is_some_and(|s| {
+                        sqlite_unavailable(sqlx::error::DatabaseError::code(s).as_deref())
+                    })
+                    || db
+                        .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                        .is_some_and(|p| pg_unavailable(p.code())) =>
+            {
                 StoreError::Unavailable(e)
             }
+            // A connection cut mid-message (a proxy or the network dropping it).
+            sqlx::Error::Protocol(_) => StoreError::Unavailable(e),
             _ => StoreError::Other(e),
         }
     }
 }
 
-/// PostgreSQL codes for a server that is shutting down or refusing connections (class 57P, 08),
-/// and SQLite's busy/locked codes.
-fn is_unavailable_code(code: Option<&str>) -> bool {
-    match code {
-        Some(c) => {
-            c.starts_with("57P") || c.starts_with("08") || c == "5" || c == "6" || c == "517"
+/// PostgreSQL classes for a server that is shutting down or refusing connections (57P, 08),
+/// out of resources (53: disk full, out of memory, too many connections) or read-only (25006).
+fn pg_unavailable(code: &str) -> bool {
+    code.starts_with("57P") || code.starts_with("08") || code.starts_with("53") || code == "25006"
+}
+
+/// SQLite's result codes (extended: the primary code is the low byte) for a database that is
+/// busy or locked (5, 6), read-only (8), failing to read or write its file (10), full (13) or
+/// that cannot be opened (14).
+fn sqlite_unavailable(code: Option<&str>) -> bool {
+    code.and_then(|c| c.parse::<i32>().ok())
+        .is_some_and(|c| matches!(c & 0xff, 5 | 6 | 8 | 10 | 13 | 14))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_only_full_and_locked_sqlite_databases_are_unavailable() {
+        for code in ["5", "6", "517", "8", "1032", "13", "10", "14"] {
+            assert!(sqlite_unavailable(Some(code)), "{code}");
         }
-        None => false,
+        for code in ["1", "19", "2067", "abc"] {
+            assert!(!sqlite_unavailable(Some(code)), "{code}");
+        }
+    }
+
+    #[test]
+    fn postgres_outage_classes_are_unavailable_and_constraints_are_not() {
+        for code in ["57P01", "08006", "53100", "53300", "25006"] {
+            assert!(pg_unavailable(code), "{code}");
+        }
+        for code in ["23505", "54000", "22001"] {
+            assert!(!pg_unavailable(code), "{code}");
+        }
     }
 }

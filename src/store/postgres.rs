@@ -22,28 +22,24 @@ pub struct PgStore {
     /// The group commit's transactions: the main pool.
     ingest_pool: PgPool,
     config_generation: Arc<AtomicU64>,
+    schema: SchemaGate,
 }
 
 impl PgStore {
-    /// Connects and migrates. Several processes may migrate at once: sqlx takes an advisory lock.
-    #[tracing::instrument(name = "connect postgres", skip_all)]
-    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+    /// Sets up the pool without connecting yet; [`Store::migrate`] connects and migrates.
+    /// Several processes may migrate at once: sqlx takes an advisory lock.
+    pub fn open(url: &str) -> anyhow::Result<Self> {
         let options =
             PgConnectOptions::from_str(url).context("parsing the PostgreSQL database URL")?;
         let pool = PgPoolOptions::new()
             .max_connections(16)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect_with(options)
-            .await
-            .context("connecting to PostgreSQL")?;
-        sqlx::migrate!("migrations/postgres")
-            .run(&pool)
-            .await
-            .context("migrating the PostgreSQL database")?;
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_lazy_with(options);
         Ok(Self {
             ingest_pool: pool.clone(),
             pool,
             config_generation: Arc::default(),
+            schema: SchemaGate::default(),
         })
     }
 
@@ -99,6 +95,15 @@ impl_store!(
 
     fn listen_runs(&self, wake: Arc<tokio::sync::Notify>) {
         listen_forever(self.pool.clone(), RUNS_CHANNEL, move || wake.notify_one());
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        sqlx::migrate!("migrations/postgres")
+            .run(&self.pool)
+            .await
+            .map_err(schema::migrate_error)?;
+        self.schema.set_ready();
+        Ok(())
     }
 
     fn watch_config(&self) {

@@ -130,6 +130,15 @@ macro_rules! impl_store {
             Ok(())
         }
 
+        async fn probe_write(&self, now: i64) -> Result<(), StoreError> {
+            sqlx::query("UPDATE readiness_probe SET checked_at = $1 WHERE id = 1").bind(now).execute(&self.pool).await?;
+            Ok(())
+        }
+
+        fn schema(&self) -> &$crate::store::SchemaGate {
+            &self.schema
+        }
+
         fn config_generation(&self) -> u64 {
             self.config_generation.load(std::sync::atomic::Ordering::Acquire)
         }
@@ -829,6 +838,12 @@ macro_rules! impl_store {
                 .fetch_optional(&mut *tx)
                 .await?;
                 if let Some(failed) = updated.as_ref().filter(|_| !retry) {
+                    // The lost attempt's step ended with it (a retry rewrites its rows).
+                    sqlx::query("UPDATE run_steps SET status = 'failed', finished_at = $2 WHERE run_id = $1 AND status = 'running'")
+                        .bind(&failed.id)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
                     enqueue_events!(tx, failed, "run.failed", now);
                 }
                 tx.commit().await?;

@@ -3,13 +3,20 @@
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
 use super::*;
+
+/// How long a SQLite write waits for another writer's lock. Longer than PostgreSQL's
+/// [`ACQUIRE_TIMEOUT`]: here a wait is contention between writers, not an outage (a read-only,
+/// full or missing database fails at once), and several processes writing one file under load
+/// wait seconds for their turn (5 s was measured too short: manual runs got 503s).
+const SQLITE_BUSY: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long a request waits for one of the pool's connections.
+const SQLITE_ACQUIRE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// [`Store`] on a SQLite file.
 pub struct SqliteStore {
@@ -19,12 +26,13 @@ pub struct SqliteStore {
     /// commits spread over the pool, every batch started cold and re-read its index pages.
     ingest_pool: SqlitePool,
     config_generation: Arc<AtomicU64>,
+    schema: SchemaGate,
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database file and migrates it.
-    #[tracing::instrument(name = "connect sqlite", skip_all)]
-    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+    /// Sets up the pools on the database file (created if needed at the first connection)
+    /// without connecting yet; [`Store::migrate`] connects and migrates.
+    pub fn open(url: &str) -> anyhow::Result<Self> {
         let options = SqliteConnectOptions::from_str(url)
             .context("parsing the SQLite database URL")?
             .create_if_missing(true)
@@ -32,33 +40,27 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+            // A write waits this long for another writer's lock (contention, often between
+            // processes), then the database counts as unavailable (503).
+            .busy_timeout(SQLITE_BUSY);
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect_with(options.clone())
-            .await
-            .context("opening the SQLite database")?;
-        sqlx::migrate!("migrations/sqlite")
-            .run(&pool)
-            .await
-            .context("migrating the SQLite database")?;
+            .acquire_timeout(SQLITE_ACQUIRE)
+            .connect_lazy_with(options.clone());
         let ingest_pool = SqlitePoolOptions::new()
-            .min_connections(1)
             .max_connections(1)
-            .acquire_timeout(Duration::from_secs(5))
+            .acquire_timeout(SQLITE_ACQUIRE)
             // 16 MiB of page cache (negative: KiB), so the indexes' pages stay in memory.
-            .connect_with(
+            .connect_lazy_with(
                 options
                     .pragma("cache_size", "-16384")
                     .pragma("temp_store", "MEMORY"),
-            )
-            .await
-            .context("opening the SQLite database")?;
+            );
         Ok(Self {
             pool,
             ingest_pool,
             config_generation: Arc::default(),
+            schema: SchemaGate::default(),
         })
     }
 
@@ -87,6 +89,15 @@ impl_store!(
 
         fn apply_store(&self) -> &dyn apply::ApplyStore {
             self
+        }
+
+        async fn migrate(&self) -> Result<(), StoreError> {
+            sqlx::migrate!("migrations/sqlite")
+                .run(&self.pool)
+                .await
+                .map_err(schema::migrate_error)?;
+            self.schema.set_ready();
+            Ok(())
         }
     }
 );

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
+use super::lease::{while_held, GaveUp, LeaseClock};
 use super::WorkerContext;
 use crate::domain::approval::{Decision, DEFAULT_TIMEOUT_SECS};
 use crate::domain::pipeline::{PipelineSpec, Step};
@@ -18,26 +19,19 @@ use crate::store::{ApprovalRow, DecisionIn, RunRow, StepRow, Store};
 /// How often each worker process looks for approvals past their deadline.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
-/// The index of the first step `run` still has to run: after its last approved approval step.
-pub(super) async fn resume_at(
-    ctx: &WorkerContext,
-    run: &RunRow,
-    spec: &PipelineSpec,
-) -> Result<usize, String> {
-    if !spec.steps.iter().any(|s| s.action == "approval") {
-        return Ok(0);
-    }
-    let approvals = ctx
-        .store
-        .list_approvals(&run.id)
-        .await
-        .map_err(|e| format!("could not read the run's approvals: {e}"))?;
-    Ok(approvals
+/// Whether the run's pipeline has an approval step (only then are its approvals read).
+pub(super) fn has_approvals(spec: &PipelineSpec) -> bool {
+    spec.steps.iter().any(|s| s.action == "approval")
+}
+
+/// The index of the first step a run still has to run: after its last approved approval step.
+pub(super) fn resume_at(approvals: &[ApprovalRow]) -> usize {
+    approvals
         .iter()
         .filter(|a| a.decision.as_deref() == Some(Decision::Approved.as_str()))
         .map(|a| a.step_idx as usize + 1)
         .max()
-        .unwrap_or(0))
+        .unwrap_or(0)
 }
 
 /// Stops the run at approval step `idx`: records the approval, the step and the run as
@@ -45,6 +39,7 @@ pub(super) async fn resume_at(
 /// reports them.
 pub(super) async fn pause(
     ctx: &WorkerContext,
+    lease: &LeaseClock,
     run: &RunRow,
     idx: usize,
     step: &Step,
@@ -89,16 +84,17 @@ pub(super) async fn pause(
         finished_at: None,
         log: message.unwrap_or_default(),
     };
-    match ctx
-        .store
-        .request_approval(run.attempt, &approval, &row)
-        .await
+    // Retried while the lease is ours, like every write of a run in flight.
+    match while_held(lease, &run.id, "recording the approval request", || {
+        ctx.store.request_approval(run.attempt, &approval, &row)
+    })
+    .await
     {
         Ok(true) => {
             tracing::info!(run_id = %run.id, step = %step.name, "run waits for approval");
             (RunStatus::WaitingApproval.as_str(), None)
         }
-        Ok(false) => (
+        Ok(false) | Err(GaveUp::LeaseOut) => (
             RunStatus::Failed.as_str(),
             Some("the run's lease was lost".into()),
         ),

@@ -1,12 +1,15 @@
-//! Running one claimed run: its steps in order, with a heartbeat alongside.
+//! Running one claimed run: its steps in order, with a heartbeat alongside. Every database
+//! write and read of a run in flight is retried while the lease is ours (see `lease.rs`).
 
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
 use serde_json::{Map, Value};
-use tokio_util::sync::CancellationToken;
 
+use super::control::{heartbeat, Control, Stop};
+use super::lease::{while_held, GaveUp, LeaseClock};
 use super::WorkerContext;
 use crate::api::secrets::secret_context;
 use crate::domain::pipeline::{PipelineSpec, Step};
@@ -16,71 +19,70 @@ use crate::domain::time::now_ms;
 use crate::runner::command::{run_command, CommandSpec, StepOutcome};
 use crate::runner::http::{run_http, HttpSpec};
 use crate::runner::step_log::StepLog;
-use crate::store::{Lease, RunRow, StepRow};
+use crate::store::{RunRow, StepRow};
 
 const COMMAND_TIMEOUT_SECS: u64 = 600;
 const HTTP_TIMEOUT_SECS: u64 = 30;
 
-/// Why a run's current step was stopped from outside.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stop {
-    /// Someone asked to cancel the run.
-    Cancel,
-    /// Another attempt owns the run now: change nothing.
-    Lost,
-    /// Shutdown: hand the run back to the queue.
-    HandBack,
+/// What one run in flight shares between its steps, its heartbeat and its end.
+struct Flight<'a> {
+    ctx: &'a WorkerContext,
+    run: &'a RunRow,
+    lease: Arc<LeaseClock>,
+    control: Arc<Control>,
 }
 
 /// Runs `run` to its end and records the outcome, fenced by its attempt number.
 pub(super) async fn run(ctx: &WorkerContext, run: RunRow) {
-    let stop_cause = Arc::new(Mutex::new(None::<Stop>));
-    let token = CancellationToken::new();
+    let lease = Arc::new(LeaseClock::new(
+        ctx.lease_ms,
+        run.lease_expires_at
+            .unwrap_or_else(|| now_ms() + ctx.lease_ms),
+    ));
+    let control = Arc::new(Control::default());
+    // The heartbeat goes on until the run's end is recorded: that write, too, is retried only
+    // while the lease is ours.
     let heartbeat = tokio::spawn(heartbeat(
         ctx.store.clone(),
         run.id.clone(),
         run.attempt,
-        ctx.lease_ms,
-        run.lease_expires_at
-            .unwrap_or_else(|| now_ms() + ctx.lease_ms),
-        token.clone(),
+        lease.clone(),
+        control.clone(),
         ctx.hand_back.clone(),
-        stop_cause.clone(),
     ));
     tracing::info!(run_id = %run.id, attempt = run.attempt, "run started");
-    let (status, reason) = steps(ctx, &run, &token).await;
-    heartbeat.abort();
+    let flight = Flight {
+        ctx,
+        run: &run,
+        lease,
+        control,
+    };
+    let (status, reason) = steps(&flight).await;
     if status == RunStatus::WaitingApproval.as_str() {
         // The run left this worker: no lease, no slot, until a decision puts it back.
+        heartbeat.abort();
         return;
     }
-    let cause = *stop_cause.lock().expect("stop cause lock");
     // A run whose steps all succeeded stays succeeded, whatever arrived after its last step.
-    let result = match (cause, status) {
+    let result = match (flight.control.cause(), status) {
         (Some(Stop::Lost), _) => {
             tracing::warn!(run_id = %run.id, "lost the run's lease; another attempt owns it now");
             Ok(false)
         }
         (Some(Stop::HandBack), s) if s != "succeeded" => {
-            ctx.store.requeue_run(&run.id, run.attempt).await
+            while_held(&flight.lease, &run.id, "handing the run back", || {
+                ctx.store.requeue_run(&run.id, run.attempt)
+            })
+            .await
         }
         (Some(Stop::Cancel), s) if s != "succeeded" => {
-            ctx.store
-                .finish_run(
-                    &run.id,
-                    run.attempt,
-                    "cancelled",
-                    Some("cancelled on request"),
-                    now_ms(),
-                )
+            flight
+                .record_end("cancelled", Some("cancelled on request"))
                 .await
         }
-        _ => {
-            ctx.store
-                .finish_run(&run.id, run.attempt, status, reason.as_deref(), now_ms())
-                .await
-        }
+        _ => flight.record_end(status, reason.as_deref()).await,
     };
+    heartbeat.abort();
     match result {
         Ok(true) => tracing::info!(run_id = %run.id, status = status, "run finished"),
         Ok(false) => {}
@@ -91,63 +93,81 @@ pub(super) async fn run(ctx: &WorkerContext, run: RunRow) {
     ctx.wake.runs_ready().await;
 }
 
-/// Renews the lease every third of it; stops the run when the lease is lost, a cancel is
-/// requested, or the workers hand runs back. When renewals fail (the database is unreachable),
-/// the run is stopped as lost a third of a lease before the last lease it holds runs out: by
-/// then another process may recover it, and the same run must not go on in two places.
-#[allow(clippy::too_many_arguments)]
-async fn heartbeat(
-    store: Arc<dyn crate::store::Store>,
-    run_id: String,
-    attempt: i64,
-    lease_ms: i64,
-    mut held_until: i64,
-    token: CancellationToken,
-    hand_back: CancellationToken,
-    cause: Arc<Mutex<Option<Stop>>>,
-) {
-    let every = Duration::from_millis((lease_ms / 3).max(200) as u64);
-    let stop = |why: Stop| {
-        cause.lock().expect("stop cause lock").get_or_insert(why);
-        token.cancel();
-    };
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(every) => {}
-            _ = hand_back.cancelled() => { stop(Stop::HandBack); return; }
+impl Flight<'_> {
+    /// Records the run's end, retrying while the lease is ours. A write whose answer was lost
+    /// may have committed: then the next attempt finds the run ended, and the run is read back
+    /// to tell that apart from a lost lease.
+    async fn record_end(&self, status: &str, reason: Option<&str>) -> Result<bool, GaveUp> {
+        let (store, run) = (&self.ctx.store, self.run);
+        let failed_once = AtomicBool::new(false);
+        let ended = while_held(&self.lease, &run.id, "recording the run's end", || async {
+            let r = store
+                .finish_run(&run.id, run.attempt, status, reason, now_ms())
+                .await;
+            if r.is_err() {
+                failed_once.store(true, Ordering::Relaxed);
+            }
+            r
+        })
+        .await?;
+        if ended || !failed_once.load(Ordering::Relaxed) {
+            return Ok(ended);
         }
-        let until = now_ms() + lease_ms;
-        match store.heartbeat(&run_id, attempt, until).await {
-            Ok(Lease::Held { cancel }) => {
-                held_until = until;
-                if cancel {
-                    stop(Stop::Cancel);
+        let now = while_held(&self.lease, &run.id, "reading the run back", || {
+            store.get_run(&run.id)
+        })
+        .await?;
+        Ok(now.is_some_and(|r| r.attempt == run.attempt && r.status == status))
+    }
+
+    /// Writes a step's row while the lease is ours. `Err` is the run's end when it cannot be.
+    async fn record_step(&self, row: &StepRow, what: &str) -> Result<(), (&'static str, String)> {
+        let run = self.run;
+        match while_held(&self.lease, &run.id, what, || {
+            self.ctx.store.record_step(run.attempt, row)
+        })
+        .await
+        {
+            Ok(true) => Ok(()),
+            Ok(false) | Err(GaveUp::LeaseOut) => {
+                self.control.stop(Stop::Lost);
+                Err(("failed", "the run's lease was lost".into()))
+            }
+            Err(GaveUp::Failed(e)) => {
+                Err(("failed", format!("could not record step {}: {e}", row.name)))
+            }
+        }
+    }
+
+    /// Reads what the run needs before its first step, while the lease is ours.
+    async fn read<T, F, Fut>(&self, what: &str, op: F) -> Result<T, (&'static str, Option<String>)>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, crate::store::StoreError>>,
+    {
+        while_held(&self.lease, &self.run.id, what, op)
+            .await
+            .map_err(|e| {
+                if matches!(e, GaveUp::LeaseOut) {
+                    self.control.stop(Stop::Lost);
                 }
-            }
-            Ok(Lease::Lost) => {
-                stop(Stop::Lost);
-                return;
-            }
-            Err(e) if now_ms() >= held_until - every.as_millis() as i64 => {
-                tracing::warn!(run_id = %run_id, error = %e, "heartbeat failed until the lease ran out; stopping the run");
-                stop(Stop::Lost);
-                return;
-            }
-            Err(e) => tracing::warn!(run_id = %run_id, error = %e, "heartbeat failed; will retry"),
-        }
+                ("failed", Some(format!("{what} failed: {e}")))
+            })
     }
 }
 
 /// Runs the steps; returns the run's final status and reason.
-async fn steps(
-    ctx: &WorkerContext,
-    run: &RunRow,
-    token: &CancellationToken,
-) -> (&'static str, Option<String>) {
-    let pipeline = match ctx.store.get_pipeline(&run.pipeline_id).await {
+async fn steps(flight: &Flight<'_>) -> (&'static str, Option<String>) {
+    let (ctx, run, token) = (flight.ctx, flight.run, &flight.control.token);
+    let pipeline = match flight
+        .read("reading the pipeline", || {
+            ctx.store.get_pipeline(&run.pipeline_id)
+        })
+        .await
+    {
         Ok(Some(p)) => p,
         Ok(None) => return ("failed", Some("the pipeline was deleted".into())),
-        Err(e) => return ("failed", Some(format!("could not read the pipeline: {e}"))),
+        Err(end) => return end,
     };
     let spec: PipelineSpec = match serde_json::from_str(&pipeline.spec) {
         Ok(s) => s,
@@ -158,34 +178,33 @@ async fn steps(
             )
         }
     };
+    let rows = match flight
+        .read("reading the pipeline's secrets", || {
+            ctx.store.list_secrets(&pipeline.id)
+        })
+        .await
+    {
+        Ok(rows) => rows,
+        Err(end) => return end,
+    };
     let mut secrets = Map::new();
-    match ctx.store.list_secrets(&pipeline.id).await {
-        Ok(rows) => {
-            for row in rows {
-                match ctx
-                    .key
-                    .open(&secret_context(&pipeline.id, &row.name), &row.ciphertext)
-                {
-                    Ok(value) => {
-                        secrets.insert(
-                            format!("secrets.{}", row.name),
-                            Value::String(value.expose_secret().to_string()),
-                        );
-                    }
-                    Err(_) => {
-                        return (
-                            "failed",
-                            Some(format!("the secret {} cannot be decrypted", row.name)),
-                        )
-                    }
-                }
+    for row in rows {
+        match ctx
+            .key
+            .open(&secret_context(&pipeline.id, &row.name), &row.ciphertext)
+        {
+            Ok(value) => {
+                secrets.insert(
+                    format!("secrets.{}", row.name),
+                    Value::String(value.expose_secret().to_string()),
+                );
             }
-        }
-        Err(e) => {
-            return (
-                "failed",
-                Some(format!("could not read the pipeline's secrets: {e}")),
-            )
+            Err(_) => {
+                return (
+                    "failed",
+                    Some(format!("the secret {} cannot be decrypted", row.name)),
+                )
+            }
         }
     }
     let mut vars: Map<String, Value> = serde_json::from_str(&run.variables).unwrap_or_default();
@@ -198,9 +217,18 @@ async fn steps(
         .filter_map(|v| v.as_str().map(str::to_string))
         .collect();
 
-    let start = match super::approval::resume_at(ctx, run, &spec).await {
-        Ok(start) => start,
-        Err(problem) => return ("failed", Some(problem)),
+    let start = if super::approval::has_approvals(&spec) {
+        match flight
+            .read("reading the run's approvals", || {
+                ctx.store.list_approvals(&run.id)
+            })
+            .await
+        {
+            Ok(approvals) => super::approval::resume_at(&approvals),
+            Err(end) => return end,
+        }
+    } else {
+        0
     };
     for (idx, step) in spec.steps.iter().enumerate().skip(start) {
         if token.is_cancelled() {
@@ -211,7 +239,7 @@ async fn steps(
             );
         }
         if step.action == "approval" {
-            return super::approval::pause(ctx, run, idx, step, &vars).await;
+            return super::approval::pause(ctx, &flight.lease, run, idx, step, &vars).await;
         }
         let mut row = StepRow {
             run_id: run.id.clone(),
@@ -223,11 +251,11 @@ async fn steps(
             finished_at: None,
             log: String::new(),
         };
-        if !matches!(ctx.store.record_step(run.attempt, &row).await, Ok(true)) {
-            return ("failed", Some("the run's lease was lost".into()));
+        if let Err((status, reason)) = flight.record_step(&row, "recording a step's start").await {
+            return (status, Some(reason));
         }
         let mut log = StepLog::new(StepLog::DEFAULT_CAP, redact.clone());
-        let outcome = match render_and_run(ctx, step, &vars, &secrets, token, &mut log).await {
+        let outcome = match render_and_run(flight, step, &vars, &secrets, &mut log).await {
             Ok(outcome) => outcome,
             Err(problem) => {
                 log.line(&problem);
@@ -261,7 +289,9 @@ async fn steps(
         row.status = step_status.into();
         row.finished_at = Some(now_ms());
         row.log = log.text();
-        let _ = ctx.store.record_step(run.attempt, &row).await;
+        if let Err((status, reason)) = flight.record_step(&row, "recording a step's end").await {
+            return (status, Some(reason));
+        }
         if let Some((status, reason)) = run_end {
             return (status, Some(redact_text(&reason, &redact)));
         }
@@ -278,13 +308,13 @@ fn redact_text(text: &str, secrets: &[String]) -> String {
 
 /// Renders a step's templates and runs it. `Err` is a problem found before it could start.
 async fn render_and_run(
-    ctx: &WorkerContext,
+    flight: &Flight<'_>,
     step: &Step,
     vars: &Map<String, Value>,
     secrets: &Map<String, Value>,
-    token: &CancellationToken,
     log: &mut StepLog,
 ) -> Result<StepOutcome, String> {
+    let (ctx, token) = (flight.ctx, &flight.control.token);
     let lookup = |name: &str| {
         if name.starts_with("secrets.") {
             secrets.get(name)
@@ -332,6 +362,8 @@ async fn render_and_run(
                     .transpose()?
                     .map(Into::into),
                 timeout: Duration::from_secs(step.timeout_secs.unwrap_or(COMMAND_TIMEOUT_SECS)),
+                // A step stopped because the lease is running out must be gone before it does.
+                term_grace: flight.lease.term_grace(),
             };
             Ok(run_command(&spec, token, log).await)
         }

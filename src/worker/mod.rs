@@ -12,7 +12,9 @@
 //!   rest back to the queue.
 
 pub mod approval;
+mod control;
 mod execute;
+mod lease;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -121,6 +123,11 @@ async fn claim_loop(
     stop: CancellationToken,
     grace: Duration,
 ) {
+    // `serve` may start before the database is reachable: claim once it is migrated.
+    tokio::select! {
+        _ = ctx.store.schema().wait() => {}
+        _ = stop.cancelled() => return,
+    }
     let slots_free = Arc::new(Semaphore::new(slots));
     let mut running: JoinSet<()> = JoinSet::new();
     let recovery = tokio::spawn(recover_loop(ctx.clone(), stop.clone()));

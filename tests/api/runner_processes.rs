@@ -267,6 +267,10 @@ impl Api {
     fn new(base: String, token: String) -> Self {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
+            // Below the server's 5 s keep-alive: a pooled connection reused just as the server
+            // closes it fails with `IncompleteMessage` (seen under load, between request
+            // batches that waited seconds for SQLite's write lock).
+            .pool_idle_timeout(Duration::from_secs(2))
             .build()
             .unwrap();
         Self {

@@ -55,7 +55,7 @@ async fn wait_running(app: &TestApp, run_id: &str) {
     panic!("run {run_id} did not start");
 }
 
-async fn pipeline(app: &TestApp, body: Value) -> String {
+pub async fn pipeline(app: &TestApp, body: Value) -> String {
     let prj = app.project(&format!("p{}", rand::random::<u32>())).await;
     let (s, b) = app
         .post(
@@ -68,7 +68,7 @@ async fn pipeline(app: &TestApp, body: Value) -> String {
     b["id"].as_str().unwrap().to_string()
 }
 
-async fn manual(app: &TestApp, pl: &str, vars: Value) -> String {
+pub async fn manual(app: &TestApp, pl: &str, vars: Value) -> String {
     let (s, b) = app
         .post(
             &format!("/api/v1/pipelines/{pl}/runs"),

@@ -7,6 +7,7 @@ fn spec(program: &str, args: &[&str]) -> CommandSpec {
         env: Vec::new(),
         working_dir: None,
         timeout: Duration::from_secs(60),
+        term_grace: TERM_GRACE,
     }
 }
 
