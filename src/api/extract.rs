@@ -7,6 +7,7 @@ use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 
+use crate::domain::body_problem::{field_problem, without_values};
 use crate::domain::FieldError;
 use crate::error::ApiError;
 
@@ -141,68 +142,7 @@ fn shape_error(path: String, e: serde_json::Error) -> ApiError {
     if !e.is_data() {
         return ApiError::bad_request("invalid_body", format!("the body is not valid JSON: {e}"));
     }
-    let message = e.to_string();
-    // "… at line 1 column 20" points into the text; the field name says more.
-    let message = match message.rfind(" at line ") {
-        Some(i) => &message[..i],
-        None => &message,
-    };
-    let (field, problem) = match unknown_field(message) {
-        Some((name, known)) => {
-            let field = join_path(&path, &name);
-            let mut problem = format!("unknown field {name:?}");
-            match crate::domain::closest(&name, known.iter().map(String::as_str)) {
-                Some(best) => problem.push_str(&format!("; did you mean {best:?}?")),
-                None if !known.is_empty() => {
-                    problem.push_str(&format!("; known fields: {}", known.join(", ")))
-                }
-                None => {}
-            }
-            (field, problem)
-        }
-        None => match missing_field(message) {
-            // The path stops at the object that lacks the field; name the field itself.
-            Some(name) => (join_path(&path, name), format!("{name:?} is required")),
-            None => (
-                if path == "." {
-                    "body".to_string()
-                } else {
-                    path
-                },
-                without_values(message),
-            ),
-        },
-    };
-    ApiError::validation(vec![FieldError::new(field, problem)])
-}
-
-/// `unknown field `filter`, expected one of `variables`, `filters`` → ("filter", [variables, filters]).
-fn unknown_field(message: &str) -> Option<(String, Vec<String>)> {
-    let rest = message.strip_prefix("unknown field `")?;
-    let (name, rest) = rest.split_once('`')?;
-    let known = rest
-        .split('`')
-        .skip(1)
-        .step_by(2)
-        .map(str::to_string)
-        .collect();
-    Some((name.to_string(), known))
-}
-
-/// `missing field `name`` → "name".
-fn missing_field(message: &str) -> Option<&str> {
-    message.strip_prefix("missing field `")?.split('`').next()
-}
-
-/// serde_path_to_error's path stops at the object that refused the field; add the field.
-fn join_path(path: &str, name: &str) -> String {
-    if path == "." || path.is_empty() {
-        name.to_string()
-    } else if path.ends_with(name) {
-        path.to_string()
-    } else {
-        format!("{path}.{name}")
-    }
+    ApiError::validation(vec![field_problem(&path, &e)])
 }
 
 /// A JSON body that may be left out: an empty body is `T::default()`. Anything else must be
@@ -335,18 +275,6 @@ fn with_integral_numbers(body: web::Bytes) -> web::Bytes {
         return body;
     }
     serde_json::to_vec(&value).map_or(body, web::Bytes::from)
-}
-
-/// serde's "invalid type: integer `123456`, expected a string" repeats the value it refused,
-/// and that value may be a secret sent with the wrong type: keep its kind, drop the value.
-pub(crate) fn without_values(message: &str) -> String {
-    static VALUE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(
-            r#"(invalid (?:type|value|length): [a-z ]+?) (?:`[^`]*`|"(?:[^"\\]|\\.)*")"#,
-        )
-        .expect("a valid regex")
-    });
-    VALUE.replace_all(message, "$1").into_owned()
 }
 
 pub fn path_config() -> web::PathConfig {

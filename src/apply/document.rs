@@ -62,7 +62,7 @@ pub fn prefixed(prefix: &str, errors: Vec<FieldError>) -> Vec<FieldError> {
 fn read<T: DeserializeOwned>(value: Value, prefix: &str) -> Result<T, FieldError> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
-        let problem = crate::api::extract::without_values(&e.into_inner().to_string());
+        let problem = crate::domain::body_problem::without_values(&e.into_inner().to_string());
         FieldError::new(at(prefix, &path), problem)
     })
 }

@@ -1,6 +1,7 @@
 //! Pure types and rules, no I/O: ids, roles, pipelines, hooks, variables, templates.
 
 pub mod approval;
+pub mod body_problem;
 pub mod filter;
 pub mod hook;
 pub mod ids;

@@ -188,22 +188,8 @@ pub fn detect(body: &Map<String, Value>) -> Result<Form, FieldError> {
     }
 }
 
-/// A serde error as a field error naming the field when serde says which.
-pub fn serde_problem(e: &serde_json::Error) -> FieldError {
-    let text = e.to_string();
-    let field = ["unknown field `", "missing field `", "duplicate field `"]
-        .iter()
-        .find_map(|p| {
-            let rest = &text[text.find(p)? + p.len()..];
-            Some(rest[..rest.find('`')?].to_string())
-        })
-        .unwrap_or_else(|| "body".into());
-    let problem = text.split(" at line ").next().unwrap_or(&text).to_string();
-    FieldError::new(field, problem)
-}
-
 fn strict<T: serde::de::DeserializeOwned>(body: Value) -> Result<T, Vec<FieldError>> {
-    serde_json::from_value(body).map_err(|e| vec![serde_problem(&e)])
+    super::body_problem::read_value(body).map_err(|e| vec![e])
 }
 
 /// Reads `body` in whichever form it is in. `known_events` are the events hookgate sends.
