@@ -44,6 +44,8 @@ pub struct Settings {
     /// Outgoing hooks: the wait before each retry (`HOOKGATE_NOTIFY_BACKOFF_SECS`, seconds,
     /// comma-separated, fractions allowed); an event gets one attempt more than there are delays.
     pub notify_backoff: Vec<std::time::Duration>,
+    /// When set, `GET /metrics` requires `Authorization: Bearer <this>`; open otherwise.
+    pub metrics_token: Option<SecretString>,
 }
 
 /// The default retry schedule of outgoing hooks: 5 s, 30 s, 2 min, 15 min, 1 h, 6 h, 12 h
@@ -115,6 +117,7 @@ struct FileSettings {
     shutdown_grace_secs: Option<u32>,
     bench_endpoints: Option<bool>,
     notify_backoff_secs: Option<serde_json::Value>,
+    metrics_token: Option<String>,
 }
 
 const KEYS: &[&str] = &[
@@ -133,6 +136,7 @@ const KEYS: &[&str] = &[
     "shutdown_grace_secs",
     "bench_endpoints",
     "notify_backoff_secs",
+    "metrics_token",
 ];
 
 impl Settings {
@@ -263,6 +267,20 @@ impl Settings {
             &get("notify_backoff_secs").unwrap_or_else(|| DEFAULT_NOTIFY_BACKOFF_SECS.into()),
         )
         .map_err(|e| bad(&name("notify_backoff_secs"), e))?;
+        // Set but blank is refused rather than read as unset: it would leave /metrics open.
+        let metrics_token = raw
+            .get("metrics_token")
+            .map(|t| SecretString::from(t.clone()));
+        if let Some(t) = &metrics_token {
+            use secrecy::ExposeSecret;
+            let t = t.expose_secret();
+            if t.len() < 16 || t.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(bad(
+                    &name("metrics_token"),
+                    "must be at least 16 characters, without spaces (or unset for an open /metrics)",
+                ));
+            }
+        }
         Ok(Settings {
             listen,
             database_url,
@@ -279,6 +297,7 @@ impl Settings {
             shutdown_grace_secs,
             bench_endpoints,
             notify_backoff,
+            metrics_token,
         })
     }
 
@@ -369,6 +388,7 @@ impl serde::Serialize for FileAsMap<'_> {
         m.serialize_entry("shutdown_grace_secs", &f.shutdown_grace_secs)?;
         m.serialize_entry("bench_endpoints", &f.bench_endpoints)?;
         m.serialize_entry("notify_backoff_secs", &f.notify_backoff_secs)?;
+        m.serialize_entry("metrics_token", &f.metrics_token)?;
         m.end()
     }
 }

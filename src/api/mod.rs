@@ -5,11 +5,13 @@ mod deliveries;
 mod extract;
 mod health;
 pub mod hooks;
+mod metrics;
 mod openapi;
 mod outgoing;
 mod page;
 mod pipelines;
 mod projects;
+mod run_stream;
 mod runs;
 pub mod secrets;
 mod tokens;
@@ -32,6 +34,10 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Tells workers that runs were enqueued.
     pub wake: crate::worker::Wake,
+    /// This process's Prometheus metrics.
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// Runs being followed live (`GET /runs/{run}/logs?follow=true`).
+    pub live: run_stream::LiveRuns,
 }
 
 /// Registers the API routes, health endpoints, the OpenAPI document and Swagger UI.
@@ -41,6 +47,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .app_data(extract::query_config())
         .service(health::healthz)
         .service(health::readyz)
+        .service(metrics::metrics)
         .service(
             web::scope("/api/v1")
                 .configure(projects::routes)

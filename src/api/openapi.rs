@@ -3,14 +3,16 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{deliveries, health, hooks, outgoing, pipelines, projects, runs, secrets, tokens};
+use super::{
+    deliveries, health, hooks, metrics, outgoing, pipelines, projects, runs, secrets, tokens,
+};
 
 /// The document; every handler is listed here.
 #[derive(OpenApi)]
 #[openapi(
     info(title = "hookgate", description = "Self-hosted incoming-webhook gateway: management API and ingest."),
     paths(
-        health::healthz, health::readyz,
+        health::healthz, health::readyz, metrics::metrics,
         projects::create, projects::list, projects::get_one,
         tokens::create, tokens::list, tokens::remove,
         pipelines::create, pipelines::list, pipelines::get_one, pipelines::replace, pipelines::remove,

@@ -27,12 +27,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(manual);
 }
 
-const FINAL: &[&str] = &[
+/// States after which a run changes no more.
+pub(crate) const FINAL: &[&str] = &[
     "succeeded",
     "failed",
     "cancelled",
     "timed_out",
     "superseded",
+    "rejected",
 ];
 
 /// A step of a run.
@@ -136,15 +138,32 @@ pub struct StepLogOut {
     pub log: String,
 }
 
-/// Read a run's step logs.
-#[utoipa::path(get, path = "/api/v1/runs/{run}/logs", tag = "runs", responses((status = 200, body = Vec<StepLogOut>)))]
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct LogsQuery {
+    /// `true`: stream the logs live as Server-Sent Events (`log`, `step`, `end`) until the run
+    /// is final; a reconnect with `Last-Event-ID` resumes after that event.
+    pub follow: Option<bool>,
+}
+
+/// Read a run's step logs, or follow them live (`?follow=true`, Server-Sent Events).
+#[utoipa::path(get, path = "/api/v1/runs/{run}/logs", tag = "runs", params(LogsQuery),
+    responses(
+        (status = 200, description = "the logs; with follow=true a text/event-stream of `step`, `log` and `end` events", body = Vec<StepLogOut>),
+        (status = 400, description = "a Last-Event-ID this stream did not send, or a malformed query", body = crate::error::ErrorBody),
+        (status = 401, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
+        (status = 503, body = crate::error::ErrorBody)))]
 #[get("/runs/{run}/logs")]
 pub async fn logs(
+    req: actix_web::HttpRequest,
     state: web::Data<AppState>,
     auth: Auth,
     path: web::Path<String>,
+    query: web::Query<LogsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let row = load(&state, &auth, &path, Role::Viewer).await?;
+    if query.follow == Some(true) {
+        return super::run_stream::follow(&state.live, state.store.clone(), &row.id, &req);
+    }
     let steps = state.store.list_steps(&row.id).await?;
     let out: Vec<StepLogOut> = steps
         .into_iter()
@@ -227,6 +246,11 @@ pub async fn cancel(
             "run_finished",
             format!("the run already ended: {status}"),
         ));
+    }
+    if row.status == "queued" && status == "cancelled" {
+        state
+            .metrics
+            .run_finished(&row.pipeline_id, "cancelled", None, now_ms());
     }
     let note = if status == "running" {
         "cancel requested: the run stops within a heartbeat"

@@ -2,7 +2,8 @@
 
 use anyhow::{bail, Context};
 
-/// Signs `file` as `provider` would and POSTs it; prints the status and the answer.
+/// Signs `file` as `provider` would and POSTs it; prints the status and the answer, and
+/// returns the answer's body.
 pub(super) async fn send(
     url: &str,
     provider: &str,
@@ -10,7 +11,7 @@ pub(super) async fn send(
     event: Option<&str>,
     delivery_id: Option<String>,
     file: &std::path::Path,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<String> {
     use crate::ingest::signature::{sign, Provider, VerifyConfig};
     let Some(provider) = Provider::parse(provider) else {
         bail!("unknown provider {provider:?}")
@@ -48,5 +49,5 @@ pub(super) async fn send(
     if !status.is_success() {
         bail!("the hook answered {}", status.as_u16());
     }
-    Ok(())
+    Ok(text)
 }

@@ -8,7 +8,9 @@
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument;
 
+use crate::metrics::Metrics;
 use crate::store::{IngestResult, IngestWrite, Store, StoreError};
 use crate::worker::Wake;
 
@@ -30,9 +32,9 @@ pub struct Committer {
 
 impl Committer {
     /// Starts the committer task on the current runtime; `wake` is told when runs were committed.
-    pub fn start(store: Arc<dyn Store>, wake: Wake) -> Self {
+    pub fn start(store: Arc<dyn Store>, wake: Wake, metrics: Arc<Metrics>) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(store, rx, wake));
+        tokio::spawn(run(store, rx, wake, metrics));
         Self { tx }
     }
 
@@ -68,57 +70,75 @@ pub enum CommitError {
     Store(#[from] StoreError),
 }
 
-async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, wake: Wake) {
+async fn run(
+    store: Arc<dyn Store>,
+    mut rx: mpsc::Receiver<Job>,
+    wake: Wake,
+    metrics: Arc<Metrics>,
+) {
     let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    let mut batch: u64 = 0;
     while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
-        let (writes, replies): (Vec<IngestWrite>, Vec<_>) =
-            jobs.drain(..).map(|j| (j.write, j.reply)).unzip();
-        match store.commit_ingest(&writes).await {
-            Ok(results) => {
-                let accepted = results
-                    .iter()
-                    .any(|r| matches!(r, IngestResult::Accepted { .. }));
-                // Answer first: the writes are committed, and announcing them (a NOTIFY on
-                // PostgreSQL) must not hold the answers, for up to the pool's acquire timeout
-                // when the database has just gone away.
-                for (reply, result) in replies.into_iter().zip(results) {
-                    if let Some(reply) = reply {
-                        let _ = reply.send(Ok(result));
-                    }
-                }
-                if accepted {
-                    wake.runs_ready().await;
-                }
-            }
-            Err(e) if writes.len() == 1 => {
-                if let Some(Some(reply)) = replies.into_iter().next() {
-                    let _ = reply.send(Err(e));
-                }
-            }
-            Err(StoreError::Unavailable(e)) => {
-                // The database is unreachable: retrying one write at a time would wait out the
-                // pool's acquire timeout once per write while every new request queues behind
-                // it. Fail the whole batch now (each sender gets a 503 and retries).
-                let reason = e.to_string();
-                tracing::warn!(error = %reason, batch = writes.len(), "group commit failed: database unavailable");
-                let mut first = Some(e);
-                for reply in replies.into_iter().flatten() {
-                    let e = first
-                        .take()
-                        .unwrap_or_else(|| sqlx::Error::Io(std::io::Error::other(reason.clone())));
-                    let _ = reply.send(Err(StoreError::Unavailable(e)));
+        batch += 1;
+        let span = tracing::info_span!("commit", batch, writes = jobs.len());
+        commit_batch(store.as_ref(), &mut jobs, &wake, &metrics)
+            .instrument(span)
+            .await;
+    }
+}
+
+/// Commits one batch (`jobs`, drained) and answers each of its senders.
+async fn commit_batch(store: &dyn Store, jobs: &mut Vec<Job>, wake: &Wake, metrics: &Metrics) {
+    let (writes, replies): (Vec<IngestWrite>, Vec<_>) =
+        jobs.drain(..).map(|j| (j.write, j.reply)).unzip();
+    let started = std::time::Instant::now();
+    let committed = store.commit_ingest(&writes).await;
+    metrics.commit(writes.len(), started.elapsed().as_secs_f64());
+    match committed {
+        Ok(results) => {
+            let accepted = results
+                .iter()
+                .any(|r| matches!(r, IngestResult::Accepted { .. }));
+            // Answer first: the writes are committed, and announcing them (a NOTIFY on
+            // PostgreSQL) must not hold the answers, for up to the pool's acquire timeout
+            // when the database has just gone away.
+            for (reply, result) in replies.into_iter().zip(results) {
+                if let Some(reply) = reply {
+                    let _ = reply.send(Ok(result));
                 }
             }
-            Err(e) => {
-                tracing::warn!(error = %e, batch = writes.len(), "group commit failed; committing one by one");
-                for (write, reply) in writes.iter().zip(replies) {
-                    let result = store
-                        .commit_ingest(std::slice::from_ref(write))
-                        .await
-                        .map(|mut r| r.remove(0));
-                    if let Some(reply) = reply {
-                        let _ = reply.send(result);
-                    }
+            if accepted {
+                wake.runs_ready().await;
+            }
+        }
+        Err(e) if writes.len() == 1 => {
+            if let Some(Some(reply)) = replies.into_iter().next() {
+                let _ = reply.send(Err(e));
+            }
+        }
+        Err(StoreError::Unavailable(e)) => {
+            // The database is unreachable: retrying one write at a time would wait out the
+            // pool's acquire timeout once per write while every new request queues behind
+            // it. Fail the whole batch now (each sender gets a 503 and retries).
+            let reason = e.to_string();
+            tracing::warn!(error = %reason, "group commit failed: database unavailable");
+            let mut first = Some(e);
+            for reply in replies.into_iter().flatten() {
+                let e = first
+                    .take()
+                    .unwrap_or_else(|| sqlx::Error::Io(std::io::Error::other(reason.clone())));
+                let _ = reply.send(Err(StoreError::Unavailable(e)));
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %crate::telemetry::chain(&e), "group commit failed; committing one by one");
+            for (write, reply) in writes.iter().zip(replies) {
+                let result = store
+                    .commit_ingest(std::slice::from_ref(write))
+                    .await
+                    .map(|mut r| r.remove(0));
+                if let Some(reply) = reply {
+                    let _ = reply.send(result);
                 }
             }
         }

@@ -18,6 +18,7 @@ use crate::domain::ids::{new_id, IdKind};
 use crate::domain::pipeline::RunLimit;
 use crate::domain::time::{now_ms, rfc3339};
 use crate::error::ApiError;
+use crate::metrics::{Outcome, UNKNOWN};
 use crate::store::{DeliveryRow, IngestResult, IngestWrite, RunRow};
 
 /// Unauthenticated failures recorded per hook per minute (per process).
@@ -65,6 +66,33 @@ pub async fn receive(
     app: web::Data<AppState>,
     ingest: web::Data<IngestState>,
 ) -> Result<HttpResponse, ApiError> {
+    let started = std::time::Instant::now();
+    let mut hook = None;
+    let answer = handle(req, path, payload, &app, &ingest, &mut hook).await;
+    let outcome = match &answer {
+        Ok(r) => r
+            .extensions()
+            .get::<Outcome>()
+            .copied()
+            .unwrap_or(Outcome::Accepted),
+        Err(e) => Outcome::from_error(e.status.as_u16(), e.code),
+    };
+    let (hook, provider) = hook.unzip();
+    let m = &app.metrics;
+    m.delivery(hook.as_deref(), provider.unwrap_or(UNKNOWN), outcome);
+    m.ingest_duration(started.elapsed().as_secs_f64());
+    answer
+}
+
+/// The route's work; `seen` gets the hook's id and provider once the hook is found.
+async fn handle(
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    app: &AppState,
+    ingest: &IngestState,
+    seen: &mut Option<(String, &'static str)>,
+) -> Result<HttpResponse, ApiError> {
     let received_at = now_ms();
     let max = app.settings.max_body_bytes;
     let declared_len = req
@@ -80,6 +108,7 @@ pub async fn receive(
         .get(app.store.as_ref(), &app.key, &path)
         .await?
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "hook_not_found", "no such hook"))?;
+    *seen = Some((hook.id.clone(), hook.compiled.verify.provider.as_str()));
     let delivery_id = new_id(IdKind::Delivery);
     let Some(body) = body else {
         let err = ApiError::new(
@@ -88,7 +117,7 @@ pub async fn receive(
             format!("the body is over {max} bytes"),
         );
         return Err(reject_unverified(
-            &ingest,
+            ingest,
             &hook,
             &req,
             &delivery_id,
@@ -105,7 +134,7 @@ pub async fn receive(
             "this hook is not active",
         );
         return Err(reject_unverified(
-            &ingest,
+            ingest,
             &hook,
             &req,
             &delivery_id,
@@ -142,7 +171,7 @@ pub async fn receive(
                 let err = ApiError::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string());
                 let outcome = json!({ "result": "failed", "problem": e.to_string() });
                 return Err(reject_unverified(
-                    &ingest,
+                    ingest,
                     &hook,
                     &req,
                     &delivery_id,
@@ -169,7 +198,7 @@ pub async fn receive(
                 format!("this hook takes at most {limit} deliveries a minute"),
             )
             .retry_after(retry.max(1));
-            return Err(reject(&ingest, delivery, err));
+            return Err(reject(ingest, delivery, err));
         }
     }
     let query: Vec<(String, String)> =
@@ -183,7 +212,7 @@ pub async fn receive(
             .and_then(|v| v.to_str().ok()),
         body: &body,
     };
-    accept(&app, &ingest, &hook, delivery, incoming, true).await
+    accept(app, ingest, &hook, delivery, incoming, true).await
 }
 
 /// A verified request, as `accept` reads it (from the wire, or from the request log for a replay).
@@ -227,8 +256,11 @@ pub async fn accept(
     {
         // Slack checks a new Events URL by asking for its challenge back; no run.
         commit_ignored(ingest, delivery, "slack url_verification".into()).await?;
-        return Ok(HttpResponse::Ok().json(
-            json!({ "challenge": parsed.get("challenge").cloned().unwrap_or(Value::Null) }),
+        return Ok(tagged(
+            HttpResponse::Ok().json(
+                json!({ "challenge": parsed.get("challenge").cloned().unwrap_or(Value::Null) }),
+            ),
+            Outcome::Ignored,
         ));
     }
 
@@ -274,8 +306,11 @@ pub async fn accept(
 
     if let Err(reason) = hook.compiled.filters.evaluate(&variables) {
         commit_ignored(ingest, delivery, reason.clone()).await?;
-        return Ok(HttpResponse::Ok()
-            .json(json!({ "ignored": true, "reason": reason, "delivery_id": delivery_id })));
+        return Ok(tagged(
+            HttpResponse::Ok()
+                .json(json!({ "ignored": true, "reason": reason, "delivery_id": delivery_id })),
+            Outcome::Ignored,
+        ));
     }
 
     let run = new_run(hook, &delivery, &variables);
@@ -294,14 +329,23 @@ pub async fn accept(
     )
     .await?
     {
-        IngestResult::Duplicate { run_id } => Ok(HttpResponse::Ok()
-            .json(json!({ "duplicate": true, "run_id": run_id, "delivery_id": delivery_id }))),
+        IngestResult::Duplicate { run_id } => Ok(tagged(
+            HttpResponse::Ok()
+                .json(json!({ "duplicate": true, "run_id": run_id, "delivery_id": delivery_id })),
+            Outcome::Duplicate,
+        )),
         _ => Ok(HttpResponse::Accepted().json(json!({
             "run_id": run_id,
             "delivery_id": delivery_id,
             "status_url": format!("{}/api/v1/runs/{run_id}", app.settings.public_url),
         }))),
     }
+}
+
+/// A 200 answer marked with its outcome, for the metrics (a 202 is `accepted`).
+fn tagged(mut response: HttpResponse, outcome: Outcome) -> HttpResponse {
+    response.extensions_mut().insert(outcome);
+    response
 }
 
 /// Reads the body up to `max` bytes; `None` when it is larger.

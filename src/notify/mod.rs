@@ -67,6 +67,7 @@ pub struct NotifyContext {
     /// Delays before each retry.
     pub schedule: Vec<Duration>,
     pub clock: Arc<dyn Clock>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The running deliverer.
@@ -77,7 +78,12 @@ pub struct Notifier {
 
 impl Notifier {
     /// Starts delivering on the current runtime.
-    pub fn start(store: Arc<dyn Store>, key: Arc<MasterKey>, settings: &Settings) -> Self {
+    pub fn start(
+        store: Arc<dyn Store>,
+        key: Arc<MasterKey>,
+        settings: &Settings,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) -> Self {
         let ctx = Arc::new(NotifyContext {
             store,
             key,
@@ -86,6 +92,7 @@ impl Notifier {
             },
             schedule: settings.notify_backoff.clone(),
             clock: Arc::new(SystemClock),
+            metrics,
         });
         let stop = CancellationToken::new();
         let done = tokio::spawn(deliver_loop(ctx, stop.clone()));
@@ -130,7 +137,7 @@ async fn deliver_loop(ctx: Arc<NotifyContext>, stop: CancellationToken) {
                     }
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "claiming outgoing events failed; retrying shortly")
+                    tracing::warn!(error = %crate::telemetry::chain(&e), "claiming outgoing events failed; retrying shortly")
                 }
             }
         }
@@ -144,6 +151,7 @@ async fn deliver_loop(ctx: Arc<NotifyContext>, stop: CancellationToken) {
 }
 
 /// Makes one attempt at `event` and records it.
+#[tracing::instrument(name = "outgoing", skip_all, fields(event_id = %event.id, attempt = event.attempts + 1))]
 pub async fn process(ctx: &NotifyContext, event: OutgoingEventRow) {
     let store = ctx.store.as_ref();
     let event_id = event.id.clone();
@@ -151,7 +159,7 @@ pub async fn process(ctx: &NotifyContext, event: OutgoingEventRow) {
         let event_id = event_id.clone();
         async move {
             if let Err(e) = store.fail_event(&event_id, why, ctx.clock.now_ms()).await {
-                tracing::warn!(event_id = %event_id, error = %e, "could not record a failed event");
+                tracing::warn!(event_id = %event_id, error = %crate::telemetry::chain(&e), "could not record a failed event");
             }
         }
     };
@@ -160,7 +168,7 @@ pub async fn process(ctx: &NotifyContext, event: OutgoingEventRow) {
         Ok(None) => return fail("the outgoing hook was deleted").await,
         Err(e) => {
             // The lease runs out and the event is claimed again.
-            tracing::warn!(event_id = %event.id, error = %e, "reading an outgoing hook failed");
+            tracing::warn!(event_id = %event.id, error = %crate::telemetry::chain(&e), "reading an outgoing hook failed");
             return;
         }
     };
@@ -229,8 +237,11 @@ pub async fn process(ctx: &NotifyContext, event: OutgoingEventRow) {
         Ok(false) => {
             tracing::debug!(event_id = %event.id, attempt = attempt_no, "attempt already recorded elsewhere")
         }
-        Err(e) => tracing::warn!(event_id = %event.id, error = %e, "recording an attempt failed"),
+        Err(e) => {
+            tracing::warn!(event_id = %event.id, error = %crate::telemetry::chain(&e), "recording an attempt failed")
+        }
     }
+    ctx.metrics.outgoing_attempt(&hook.id, next.result());
     match &next {
         EventNext::Delivered => {
             tracing::info!(event_id = %event.id, hook_id = %hook.id, event = %event.event, attempt = attempt_no, "event delivered")

@@ -6,6 +6,8 @@
 pub mod compress;
 mod error;
 mod model;
+#[macro_use]
+mod observe;
 mod outgoing;
 #[macro_use]
 pub(crate) mod shared;
@@ -16,6 +18,7 @@ use std::sync::Arc;
 
 pub use error::StoreError;
 pub use model::*;
+pub use observe::{QueueSnapshot, RunProgress, StepProgress};
 pub use outgoing::*;
 
 use crate::config::{DatabaseKind, Settings};
@@ -183,6 +186,20 @@ pub trait Store: Send + Sync + 'static {
         hook_id: &str,
         limit: i64,
     ) -> Result<Vec<OutgoingEventRow>, StoreError>;
+
+    // Observability (store/observe.rs).
+    /// Runs per pipeline and state, the oldest queued run and the outgoing backlog; each count
+    /// reads at most `cap` rows.
+    async fn queue_snapshot(&self, cap: i64) -> Result<QueueSnapshot, StoreError>;
+    /// A run's status and its steps' status and log length, in one read; `None` if no run.
+    async fn run_progress(&self, run_id: &str) -> Result<Option<RunProgress>, StoreError>;
+    /// A step's stored log from character `from_chars` (0-based) on; `None` if no such step.
+    async fn step_log_tail(
+        &self,
+        run_id: &str,
+        idx: i64,
+        from_chars: i64,
+    ) -> Result<Option<String>, StoreError>;
 }
 
 /// Connects to the database the settings name and applies its migrations.

@@ -6,6 +6,7 @@ use std::time::Duration;
 use secrecy::ExposeSecret;
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::WorkerContext;
 use crate::api::secrets::secret_context;
@@ -32,7 +33,9 @@ enum Stop {
 }
 
 /// Runs `run` to its end and records the outcome, fenced by its attempt number.
+#[tracing::instrument(name = "run", skip_all, fields(run_id = %run.id, attempt = run.attempt))]
 pub(super) async fn run(ctx: &WorkerContext, run: RunRow) {
+    let started = now_ms();
     let stop_cause = Arc::new(Mutex::new(None::<Stop>));
     let token = CancellationToken::new();
     let heartbeat = tokio::spawn(heartbeat(
@@ -46,14 +49,17 @@ pub(super) async fn run(ctx: &WorkerContext, run: RunRow) {
         ctx.hand_back.clone(),
         stop_cause.clone(),
     ));
-    tracing::info!(run_id = %run.id, attempt = run.attempt, "run started");
+    tracing::info!("run started");
+    ctx.metrics
+        .run_started(&run.pipeline_id, now_ms() - run.created_at);
     let (status, reason) = steps(ctx, &run, &token).await;
     heartbeat.abort();
     let cause = *stop_cause.lock().expect("stop cause lock");
     // A run whose steps all succeeded stays succeeded, whatever arrived after its last step.
     let result = match (cause, status) {
         (Some(Stop::Lost), _) => {
-            tracing::warn!(run_id = %run.id, "lost the run's lease; another attempt owns it now");
+            tracing::warn!("lost the run's lease; another attempt owns it now");
+            ctx.metrics.lease_lost();
             Ok(false)
         }
         (Some(Stop::HandBack), s) if s != "succeeded" => {
@@ -77,13 +83,29 @@ pub(super) async fn run(ctx: &WorkerContext, run: RunRow) {
         }
     };
     match result {
-        Ok(true) => tracing::info!(run_id = %run.id, status = status, "run finished"),
+        Ok(true) => match final_status(cause, status) {
+            "queued" => tracing::info!("run handed back to the queue"),
+            status => {
+                tracing::info!(status, "run finished");
+                ctx.metrics
+                    .run_finished(&run.pipeline_id, status, Some(started), now_ms());
+            }
+        },
         Ok(false) => {}
         Err(e) => {
-            tracing::error!(run_id = %run.id, error = %e, "could not record the run's end; its lease will expire and recover it")
+            tracing::error!(error = %crate::telemetry::chain(&e), "could not record the run's end; its lease will expire and recover it")
         }
     }
     ctx.wake.runs_ready().await;
+}
+
+/// The status `run` recorded for an attempt that was not lost or handed back.
+fn final_status(cause: Option<Stop>, status: &'static str) -> &'static str {
+    match (cause, status) {
+        (Some(Stop::Cancel), s) if s != "succeeded" => "cancelled",
+        (Some(Stop::HandBack), s) if s != "succeeded" => "queued",
+        _ => status,
+    }
 }
 
 /// Renews the lease every third of it; stops the run when the lease is lost, a cancel is
@@ -124,11 +146,13 @@ async fn heartbeat(
                 return;
             }
             Err(e) if now_ms() >= held_until - every.as_millis() as i64 => {
-                tracing::warn!(run_id = %run_id, error = %e, "heartbeat failed until the lease ran out; stopping the run");
+                tracing::warn!(run_id = %run_id, error = %crate::telemetry::chain(&e), "heartbeat failed until the lease ran out; stopping the run");
                 stop(Stop::Lost);
                 return;
             }
-            Err(e) => tracing::warn!(run_id = %run_id, error = %e, "heartbeat failed; will retry"),
+            Err(e) => {
+                tracing::warn!(run_id = %run_id, error = %crate::telemetry::chain(&e), "heartbeat failed; will retry")
+            }
         }
     }
 }
@@ -215,7 +239,15 @@ async fn steps(
             return ("failed", Some("the run's lease was lost".into()));
         }
         let mut log = StepLog::new(StepLog::DEFAULT_CAP, redact.clone());
-        let outcome = match render_and_run(ctx, step, &vars, &secrets, token, &mut log).await {
+        let span = tracing::info_span!("step", step = %step.name, idx);
+        span.in_scope(|| tracing::info!("step started"));
+        let flusher =
+            super::live_log::spawn(ctx.store.clone(), run.attempt, row.clone(), log.live());
+        let ran = render_and_run(ctx, step, &vars, &secrets, token, &mut log)
+            .instrument(span.clone())
+            .await;
+        flusher.stop().await;
+        let outcome = match ran {
             Ok(outcome) => outcome,
             Err(problem) => {
                 log.line(&problem);
@@ -249,6 +281,13 @@ async fn steps(
         row.status = step_status.into();
         row.finished_at = Some(now_ms());
         row.log = log.text();
+        span.in_scope(|| {
+            tracing::info!(
+                status = step_status,
+                exit_code = row.exit_code,
+                "step finished"
+            )
+        });
         let _ = ctx.store.record_step(run.attempt, &row).await;
         if let Some((status, reason)) = run_end {
             return (status, Some(redact_text(&reason, &redact)));
