@@ -13,6 +13,7 @@ mod ingest_flow;
 mod ingest_hostile;
 mod ingest_outage;
 mod ingest_support;
+mod json_logs;
 mod live_logs;
 mod metrics;
 mod notify;
