@@ -100,3 +100,79 @@ fn busy_slots_come_back_idle() {
     assert!(text.contains(r#"hookgate_worker_slots{state="busy"} 0"#));
     assert!(text.contains(r#"hookgate_worker_slots{state="idle"} 2"#));
 }
+
+/// The metric names `/metrics` exports (one per `# TYPE` line).
+fn exported_names() -> HashSet<String> {
+    Metrics::new()
+        .encode()
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next())
+        .map(str::to_string)
+        .collect()
+}
+
+fn doc(name: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("docs")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn the_grafana_dashboard_imports_and_queries_exported_metrics() {
+    let exported = exported_names();
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&doc("grafana-dashboard.json")).expect("the dashboard is JSON");
+    assert_eq!(dashboard["__inputs"][0]["pluginId"], "prometheus");
+    assert!(dashboard["uid"].is_string() && dashboard["title"].is_string());
+    let panels = dashboard["panels"].as_array().expect("panels");
+    assert!(panels.len() >= 10);
+    let mut queried = HashSet::new();
+    for panel in panels {
+        assert_eq!(
+            panel["datasource"]["uid"], "${DS_PROMETHEUS}",
+            "{}",
+            panel["title"]
+        );
+        let targets = panel["targets"].as_array().expect("targets");
+        assert!(!targets.is_empty(), "{}", panel["title"]);
+        for target in targets {
+            let expr = target["expr"].as_str().expect("expr");
+            // PromQL identifiers: words of [a-z0-9_:]; metric names start with our prefixes.
+            for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':')) {
+                if !(word.starts_with("hookgate_") || word.starts_with("process_")) {
+                    continue;
+                }
+                let family = ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .find_map(|s| word.strip_suffix(s).filter(|b| exported.contains(*b)))
+                    .unwrap_or(word);
+                assert!(
+                    exported.contains(family),
+                    "{word} in {expr:?} is not exported"
+                );
+                queried.insert(family.to_string());
+            }
+        }
+    }
+    for needed in [
+        "hookgate_deliveries_total",
+        "hookgate_runs",
+        "hookgate_oldest_queued_run_age_seconds",
+        "hookgate_run_queue_wait_seconds",
+    ] {
+        assert!(queried.contains(needed), "the dashboard shows no {needed}");
+    }
+}
+
+#[test]
+fn observability_md_describes_every_exported_metric() {
+    let text = doc("observability.md");
+    for name in exported_names() {
+        assert!(
+            text.contains(&format!("`{name}`")),
+            "docs/observability.md does not list {name}"
+        );
+    }
+}

@@ -419,6 +419,34 @@ async fn the_metrics_token_guards_the_scrape() {
     let (status, text) = scrape_text(&app.address, Some(token)).await;
     assert_eq!(status, 200);
     assert!(!text.contains(token));
+
+    // The OpenAPI document: /metrics needs no API token and lists its 401; the logs route
+    // lists `follow` and every status it answers.
+    let (s, doc) = app.call(Method::GET, "/api/openapi.json", None, None).await;
+    assert_eq!(s, 200);
+    let metrics = &doc["paths"]["/metrics"]["get"];
+    assert_eq!(metrics["security"], json!([{}]), "{metrics}");
+    for status in ["200", "401"] {
+        assert!(
+            metrics["responses"][status].is_object(),
+            "/metrics {status}: {metrics}"
+        );
+    }
+    let logs = &doc["paths"]["/api/v1/runs/{run}/logs"]["get"];
+    assert!(
+        logs["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "follow"),
+        "{logs}"
+    );
+    for status in ["200", "400", "401", "404", "503"] {
+        assert!(
+            logs["responses"][status].is_object(),
+            "logs {status}: {logs}"
+        );
+    }
 }
 
 async fn queue_gauges_come_from_the_snapshot(app: TestApp) {
