@@ -78,6 +78,17 @@ impl std::fmt::Display for Chain<'_> {
     }
 }
 
+/// The route pattern of a request. Ingest, the hot path, is recognised without walking the
+/// route table (`match_pattern` tries the routes one by one).
+fn route_of(req: &ServiceRequest) -> std::borrow::Cow<'static, str> {
+    match req.path().strip_prefix("/hooks/") {
+        Some(rest) if !rest.is_empty() && !rest.contains('/') => "/hooks/{hk}".into(),
+        _ => req
+            .match_pattern()
+            .map_or("unmatched".into(), std::borrow::Cow::Owned),
+    }
+}
+
 /// A request's id, also sent back as `x-request-id`.
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
@@ -90,11 +101,17 @@ pub async fn request_span(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let id = crate::domain::ids::base62_u128(rand::random::<u128>());
     req.extensions_mut().insert(RequestId(id.clone()));
-    // The pattern the path matched (`/hooks/{hk}`), never the path itself.
-    let route = req.match_pattern();
-    let route = route.as_deref().unwrap_or("unmatched");
-    let span =
-        tracing::info_span!("request", request_id = %id, method = %req.method(), route = %route);
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %req.method(),
+        route = tracing::field::Empty
+    );
+    // The pattern the path matched (`/hooks/{hk}`), never the path itself. Finding it walks
+    // the route table, so only for a span that will be written.
+    if !span.is_disabled() {
+        span.record("route", route_of(&req).as_ref());
+    }
     async move {
         let started = std::time::Instant::now();
         let mut res = next.call(req).await?;

@@ -47,6 +47,22 @@ async fn serve(url: &str, key: &str, dir: &std::path::Path) -> Serve {
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .expect("spawn hookgate serve");
+    let base = format!("http://127.0.0.1:{port}");
+    let started = Instant::now();
+    while reqwest::get(format!("{base}/readyz"))
+        .await
+        .map(|r| r.status().as_u16())
+        .ok()
+        != Some(200)
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "serve did not become ready: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Only once serve has migrated the database: two first migrations at once collide.
     let mut cmd = tokio::process::Command::new(BIN);
     env(&mut cmd);
     let out = cmd
@@ -64,20 +80,6 @@ async fn serve(url: &str, key: &str, dir: &std::path::Path) -> Serve {
         .last()
         .unwrap()
         .to_string();
-    let base = format!("http://127.0.0.1:{port}");
-    let started = Instant::now();
-    while reqwest::get(format!("{base}/readyz"))
-        .await
-        .map(|r| r.status().as_u16())
-        .ok()
-        != Some(200)
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "serve did not become ready"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     Serve {
         child,
         base,
