@@ -56,7 +56,7 @@ impl PgStore {
             .execute(&self.pool)
             .await
         {
-            tracing::debug!(error = %e, "could not announce a hook change");
+            tracing::debug!(error = %crate::telemetry::chain(&e), "could not announce a hook change");
         }
     }
 }
@@ -76,7 +76,9 @@ fn listen_forever(pool: PgPool, channel: &'static str, on_event: impl Fn() + Sen
                         }
                     }
                 }
-                Err(e) => tracing::debug!(error = %e, channel, "listener cannot connect; retrying"),
+                Err(e) => {
+                    tracing::debug!(error = %crate::telemetry::chain(&e), channel, "listener cannot connect; retrying")
+                }
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
         }

@@ -49,7 +49,7 @@ impl Wake {
     pub async fn runs_ready(&self) {
         self.local.notify_one();
         if let Err(e) = self.store.announce_runs().await {
-            tracing::debug!(error = %e, "could not announce runs to other processes");
+            tracing::debug!(error = %crate::telemetry::chain(&e), "could not announce runs to other processes");
         }
     }
 }
