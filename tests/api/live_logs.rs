@@ -14,7 +14,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::helpers::TestApp;
-use crate::metrics::start_without_workers;
+use crate::metrics_snapshot::start_without_workers;
 use crate::on_both_backends;
 
 on_both_backends!(

@@ -16,6 +16,7 @@ mod ingest_support;
 mod json_logs;
 mod live_logs;
 mod metrics;
+mod metrics_snapshot;
 mod notify;
 mod pg_outage;
 mod pipelines;
