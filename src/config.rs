@@ -59,6 +59,8 @@ pub struct Settings {
     pub smtp_url: Option<SecretString>,
     /// The sender of hookgate's mails (`HOOKGATE_SMTP_FROM`, default `hookgate@localhost`).
     pub smtp_from: String,
+    /// When set, `GET /metrics` requires `Authorization: Bearer <this>`; open otherwise.
+    pub metrics_token: Option<SecretString>,
 }
 
 /// The default retry schedule of outgoing hooks: 5 s, 30 s, 2 min, 15 min, 1 h, 6 h, 12 h
@@ -152,6 +154,7 @@ struct FileSettings {
     body_min_bytes_per_sec: Option<u64>,
     smtp_url: Option<String>,
     smtp_from: Option<String>,
+    metrics_token: Option<String>,
 }
 
 const KEYS: &[&str] = &[
@@ -176,6 +179,7 @@ const KEYS: &[&str] = &[
     "body_min_bytes_per_sec",
     "smtp_url",
     "smtp_from",
+    "metrics_token",
 ];
 
 impl Settings {
@@ -335,6 +339,20 @@ impl Settings {
         if smtp_from.parse::<lettre::message::Mailbox>().is_err() {
             return Err(bad(&name("smtp_from"), "is not an email address"));
         }
+        // Set but blank is refused rather than read as unset: it would leave /metrics open.
+        let metrics_token = raw
+            .get("metrics_token")
+            .map(|t| SecretString::from(t.clone()));
+        if let Some(t) = &metrics_token {
+            use secrecy::ExposeSecret;
+            let t = t.expose_secret();
+            if t.len() < 16 || t.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(bad(
+                    &name("metrics_token"),
+                    "must be at least 16 characters, without spaces (or unset for an open /metrics)",
+                ));
+            }
+        }
         Ok(Settings {
             trusted_proxies,
             listen,
@@ -357,6 +375,7 @@ impl Settings {
             body_min_bytes_per_sec,
             smtp_url,
             smtp_from,
+            metrics_token,
         })
     }
 
@@ -462,6 +481,7 @@ impl serde::Serialize for FileAsMap<'_> {
         m.serialize_entry("body_min_bytes_per_sec", &f.body_min_bytes_per_sec)?;
         m.serialize_entry("smtp_url", &f.smtp_url)?;
         m.serialize_entry("smtp_from", &f.smtp_from)?;
+        m.serialize_entry("metrics_token", &f.metrics_token)?;
         m.end()
     }
 }

@@ -166,7 +166,9 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         if self.status.is_server_error() {
             match &self.source {
-                Some(src) => tracing::error!(error = ?src, code = self.code, "request failed"),
+                Some(src) => {
+                    tracing::error!(error = %crate::telemetry::chain(src.as_ref()), code = self.code, "request failed")
+                }
                 None => tracing::error!(code = self.code, "request failed"),
             }
         }

@@ -13,6 +13,7 @@ pub mod crypto;
 pub mod domain;
 pub mod error;
 pub mod ingest;
+pub mod metrics;
 pub mod net_guard;
 pub mod notify;
 pub mod runner;

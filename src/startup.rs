@@ -7,12 +7,14 @@ use std::sync::Arc;
 use actix_web::dev::Server;
 use actix_web::{middleware, web, App, HttpServer};
 use anyhow::{bail, Context};
+use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, AppState};
 use crate::config::{DatabaseKind, Settings};
 use crate::crypto::MasterKey;
 use crate::ingest::committer::Committer;
 use crate::ingest::handler::IngestState;
+use crate::metrics::Metrics;
 use crate::store::{self, Store};
 use crate::worker::{Wake, Workers};
 
@@ -23,6 +25,8 @@ pub struct Application {
     state: web::Data<AppState>,
     workers: Option<Workers>,
     notifier: Option<crate::notify::Notifier>,
+    /// Stops the metrics' queue snapshots.
+    snapshots: CancellationToken,
 }
 
 impl Application {
@@ -43,15 +47,32 @@ impl Application {
         let key = Arc::new(key);
         let wake = Wake::new(store.clone());
         store.watch_config();
+        let metrics = Arc::new(Metrics::new());
         let ingest = web::Data::new(IngestState::new(Committer::start(
             store.clone(),
             wake.clone(),
+            metrics.clone(),
         )));
-        let workers = (run_workers && settings.workers > 0)
-            .then(|| Workers::start(store.clone(), key.clone(), &settings, wake.clone()));
+        let workers = (run_workers && settings.workers > 0).then(|| {
+            Workers::start(
+                store.clone(),
+                key.clone(),
+                &settings,
+                wake.clone(),
+                metrics.clone(),
+            )
+        });
         // Outgoing hooks are delivered by processes that run workers.
-        let notifier = run_workers
-            .then(|| crate::notify::Notifier::start(store.clone(), key.clone(), &settings));
+        let notifier = run_workers.then(|| {
+            crate::notify::Notifier::start(store.clone(), key.clone(), &settings, metrics.clone())
+        });
+        let snapshots = CancellationToken::new();
+        crate::metrics::snapshot::spawn(
+            store.clone(),
+            metrics.clone(),
+            crate::metrics::snapshot::EVERY,
+            snapshots.clone(),
+        );
         crate::ingest::retention::spawn(
             store.clone(),
             settings.delivery_retention_days,
@@ -62,6 +83,8 @@ impl Application {
             key,
             settings: Arc::new(settings),
             wake,
+            metrics,
+            live: Default::default(),
         });
         let server = serve(listener, state.clone(), ingest)?;
         Ok(Self {
@@ -70,6 +93,7 @@ impl Application {
             state,
             workers,
             notifier,
+            snapshots,
         })
     }
 
@@ -98,6 +122,7 @@ impl Application {
             handle.stop(true).await;
         });
         let served = self.server.await;
+        self.snapshots.cancel();
         if let Some(workers) = self.workers {
             workers.shutdown().await;
         }
@@ -206,8 +231,11 @@ pub async fn run_workers_only(settings: Settings) -> anyhow::Result<()> {
     let key = Arc::new(resolve_master_key(&settings)?);
     let store = store::connect_or_wait(&settings).await?;
     let wake = Wake::new(store.clone());
-    let notifier = crate::notify::Notifier::start(store.clone(), key.clone(), &settings);
-    let workers = Workers::start(store, key, &settings, wake);
+    // No HTTP server here, so no /metrics: these counts are not exported (docs/observability.md).
+    let metrics = Arc::new(Metrics::new());
+    let notifier =
+        crate::notify::Notifier::start(store.clone(), key.clone(), &settings, metrics.clone());
+    let workers = Workers::start(store, key, &settings, wake, metrics);
     shutdown_signal().await;
     tracing::info!("shutdown requested: stopping workers");
     workers.shutdown().await;

@@ -9,11 +9,13 @@ pub(crate) mod health;
 mod hook_draft;
 mod hook_test;
 pub mod hooks;
+mod metrics;
 mod openapi;
 pub mod outgoing;
 mod page;
 pub mod pipelines;
 mod projects;
+mod run_stream;
 mod runs;
 pub mod secrets;
 mod tokens;
@@ -36,6 +38,10 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Tells workers that runs were enqueued.
     pub wake: crate::worker::Wake,
+    /// This process's Prometheus metrics.
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// Runs being followed live (`GET /runs/{run}/logs?follow=true`).
+    pub live: run_stream::LiveRuns,
 }
 
 /// Registers the API routes, health endpoints, the OpenAPI document and Swagger UI.
@@ -45,6 +51,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .app_data(extract::query_config())
         .service(health::healthz)
         .service(health::readyz)
+        .service(metrics::metrics)
         .service(
             web::scope("/api/v1")
                 .wrap(actix_web::middleware::from_fn(extract::integral_numbers))

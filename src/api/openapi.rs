@@ -20,8 +20,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    apply, approvals, deliveries, health, hook_test, hooks, outgoing, pipelines, projects, runs,
-    secrets, tokens,
+    apply, approvals, deliveries, health, hook_test, hooks, metrics, outgoing, pipelines, projects,
+    runs, secrets, tokens,
 };
 
 /// The document; every handler is listed here.
@@ -29,7 +29,7 @@ use super::{
 #[openapi(
     info(title = "hookgate", description = "Self-hosted incoming-webhook gateway: management API and ingest."),
     paths(
-        health::healthz, health::readyz,
+        health::healthz, health::readyz, metrics::metrics,
         projects::create, projects::list, projects::get_one,
         tokens::create, tokens::list, tokens::remove,
         pipelines::create, pipelines::list, pipelines::get_one, pipelines::replace, pipelines::remove,

@@ -29,7 +29,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// True when the run has ended.
-fn is_final(status: &str) -> bool {
+pub(crate) fn is_final(status: &str) -> bool {
     RunStatus::parse(status).is_some_and(RunStatus::is_final)
 }
 
@@ -153,15 +153,32 @@ pub struct RunLogsOut {
     pub steps: Vec<StepLogOut>,
 }
 
-/// Read a run's step logs.
-#[utoipa::path(get, path = "/api/v1/runs/{run}/logs", tag = "runs", responses((status = 200, body = RunLogsOut)))]
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct LogsQuery {
+    /// `true`: stream the logs live as Server-Sent Events (`log`, `step`, `end`) until the run
+    /// is final; a reconnect with `Last-Event-ID` resumes after that event.
+    pub follow: Option<bool>,
+}
+
+/// Read a run's step logs, or follow them live (`?follow=true`, Server-Sent Events).
+#[utoipa::path(get, path = "/api/v1/runs/{run}/logs", tag = "runs", params(LogsQuery),
+    responses(
+        (status = 200, description = "the logs; with follow=true a text/event-stream of `step`, `log` and `end` events", body = RunLogsOut),
+        (status = 400, description = "a Last-Event-ID this stream did not send, or a malformed query", body = crate::error::ErrorBody),
+        (status = 401, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
+        (status = 503, body = crate::error::ErrorBody)))]
 #[get("/runs/{run}/logs")]
 pub async fn logs(
+    req: actix_web::HttpRequest,
     state: web::Data<AppState>,
     auth: Auth,
     path: web::Path<String>,
+    query: web::Query<LogsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let row = load(&state, &auth, &path, Role::Viewer).await?;
+    if query.follow == Some(true) {
+        return super::run_stream::follow(&state.live, state.store.clone(), &row.id, &req);
+    }
     let steps = state.store.list_steps(&row.id).await?;
     let out: Vec<StepLogOut> = steps
         .into_iter()
@@ -247,6 +264,11 @@ pub async fn cancel(
             "run_finished",
             format!("the run already ended: {status}"),
         ));
+    }
+    if row.status == "queued" && status == "cancelled" {
+        state
+            .metrics
+            .run_finished(&row.pipeline_id, "cancelled", None, now_ms());
     }
     let note = if status == "running" {
         "cancel requested: the run stops within a heartbeat"

@@ -1,5 +1,5 @@
 //! The command line: `hookgate serve | worker | migrate | project create | token create | send |
-//! test-hook | apply | diff | export`.
+//! test-hook | apply | diff | export | logs`.
 //! Each command that talks to a server over HTTP has its own file beside this one.
 
 use std::path::PathBuf;
@@ -16,6 +16,7 @@ use crate::store;
 
 mod apply;
 pub mod apply_file;
+pub mod logs;
 mod send;
 mod test_hook;
 
@@ -71,6 +72,31 @@ pub enum Command {
         delivery_id: Option<String>,
         /// The JSON payload file.
         file: PathBuf,
+        /// Wait for the run the delivery started, print its log as it runs and its outcome, and
+        /// exit non-zero unless it succeeded (needs --token).
+        #[arg(long, requires = "token")]
+        wait: bool,
+        /// With --wait: the API server; default: the hook URL's scheme, host and port.
+        #[arg(long, env = "HOOKGATE_SERVER")]
+        server: Option<String>,
+        /// With --wait: an API token that can read the run (or set HOOKGATE_TOKEN).
+        #[arg(long, env = "HOOKGATE_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+    },
+    /// Print a run's step logs; with --follow, stream them until the run ends (exits non-zero
+    /// unless it succeeded).
+    Logs {
+        /// The run id (`run_…`).
+        run: String,
+        /// Stream the output live until the run is final.
+        #[arg(long, short = 'f')]
+        follow: bool,
+        /// The API server.
+        #[arg(long, env = "HOOKGATE_SERVER", default_value = "http://127.0.0.1:8080")]
+        server: String,
+        /// An API token that can read the run (or set HOOKGATE_TOKEN).
+        #[arg(long, env = "HOOKGATE_TOKEN", hide_env_values = true)]
+        token: String,
     },
     /// Show what a hook would do with a payload (verification, variables, filters), with
     /// nothing stored and nothing run.
@@ -176,8 +202,11 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             event,
             delivery_id,
             file,
+            wait,
+            server,
+            token,
         } => {
-            send::send(
+            let answer = send::send(
                 &url,
                 &provider,
                 secret.as_deref(),
@@ -186,7 +215,14 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                 delivery_id,
                 &file,
             )
-            .await?
+            .await?;
+            if wait {
+                let api = logs::ApiTarget {
+                    server: server.unwrap_or_else(|| origin_of(&url)),
+                    token: token.unwrap_or_default(),
+                };
+                logs::wait_for_answer(&api, &answer).await?;
+            }
         }
         Command::TestHook {
             hook,
@@ -235,6 +271,12 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             project,
             output,
         } => apply::export(&server, &project, &output).await?,
+        Command::Logs {
+            run,
+            follow,
+            server,
+            token,
+        } => logs::logs(&logs::ApiTarget { server, token }, &run, follow).await?,
         Command::Worker => crate::startup::run_workers_only(settings).await?,
         Command::Serve { no_worker } => {
             Application::build(settings, !no_worker)
@@ -287,4 +329,25 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `http://host:port` of a URL (everything before its path).
+fn origin_of(url: &str) -> String {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    match url[after_scheme..].find('/') {
+        Some(i) => url[..after_scheme + i].to_string(),
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_origin_drops_the_path() {
+        assert_eq!(
+            super::origin_of("https://hooks.example.com:8443/hooks/hk_1"),
+            "https://hooks.example.com:8443"
+        );
+        assert_eq!(super::origin_of("http://h"), "http://h");
+    }
 }

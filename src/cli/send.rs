@@ -32,6 +32,7 @@ pub(super) fn provider_headers(
 
 /// Signs `file` as `provider` would and POSTs it; prints the status and the answer. An empty
 /// secret is refused: it would sign nothing a hook accepts. `unsigned` sends no signature.
+/// Returns the answer's body.
 pub(super) async fn send(
     url: &str,
     provider: &str,
@@ -40,7 +41,7 @@ pub(super) async fn send(
     event: Option<&str>,
     delivery_id: Option<String>,
     file: &std::path::Path,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<String> {
     let Some(provider) = Provider::parse(provider) else {
         bail!("unknown provider {provider:?}")
     };
@@ -77,5 +78,5 @@ pub(super) async fn send(
     if !status.is_success() {
         bail!("the hook answered {}", status.as_u16());
     }
-    Ok(())
+    Ok(text)
 }

@@ -12,7 +12,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument;
 
+use crate::metrics::Metrics;
 use crate::store::{IngestResult, IngestWrite, Store, StoreError};
 use crate::worker::Wake;
 
@@ -36,9 +38,9 @@ pub struct Committer {
 
 impl Committer {
     /// Starts the committer task on the current runtime; `wake` is told when runs were committed.
-    pub fn start(store: Arc<dyn Store>, wake: Wake) -> Self {
+    pub fn start(store: Arc<dyn Store>, wake: Wake, metrics: Arc<Metrics>) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(store, rx, wake));
+        tokio::spawn(run(store, rx, wake, metrics));
         Self { tx }
     }
 
@@ -74,64 +76,86 @@ pub enum CommitError {
     Store(#[from] StoreError),
 }
 
-async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, wake: Wake) {
+async fn run(
+    store: Arc<dyn Store>,
+    mut rx: mpsc::Receiver<Job>,
+    wake: Wake,
+    metrics: Arc<Metrics>,
+) {
     let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     let mut down_until: Option<Instant> = None;
+    let mut batch: u64 = 0;
     while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        batch += 1;
+        let span = tracing::info_span!("commit", batch, writes = jobs.len());
         let (writes, replies): (Vec<IngestWrite>, Vec<_>) =
             jobs.drain(..).map(|j| (j.write, j.reply)).unzip();
         if down_until.is_some_and(|t| Instant::now() < t) {
             fail_all(replies, "the database was unavailable a moment ago");
             continue;
         }
-        let committed = store.commit_ingest(&writes).await;
-        down_until = match &committed {
-            Err(e) if e.is_unavailable() => Some(Instant::now() + FAIL_FAST_FOR),
-            _ => None,
-        };
-        match committed {
-            Ok(results) => {
-                let accepted = results
-                    .iter()
-                    .any(|r| matches!(r, IngestResult::Accepted { .. }));
-                // Answer first: the writes are committed, and announcing them (a NOTIFY on
-                // PostgreSQL) must not hold the answers, for up to the pool's acquire timeout
-                // when the database has just gone away.
-                for (reply, result) in replies.into_iter().zip(results) {
-                    if let Some(reply) = reply {
-                        let _ = reply.send(Ok(result));
-                    }
-                }
-                if accepted {
-                    wake.runs_ready().await;
+        let unavailable = commit_batch(store.as_ref(), writes, replies, &wake, &metrics)
+            .instrument(span)
+            .await;
+        down_until = unavailable.then(|| Instant::now() + FAIL_FAST_FOR);
+    }
+}
+
+/// Commits one batch and answers each of its senders; true when the database was unavailable.
+async fn commit_batch(
+    store: &dyn Store,
+    writes: Vec<IngestWrite>,
+    replies: Vec<Option<oneshot::Sender<Result<IngestResult, StoreError>>>>,
+    wake: &Wake,
+    metrics: &Metrics,
+) -> bool {
+    let started = Instant::now();
+    let committed = store.commit_ingest(&writes).await;
+    metrics.commit(writes.len(), started.elapsed().as_secs_f64());
+    let unavailable = matches!(&committed, Err(e) if e.is_unavailable());
+    match committed {
+        Ok(results) => {
+            let accepted = results
+                .iter()
+                .any(|r| matches!(r, IngestResult::Accepted { .. }));
+            // Answer first: the writes are committed, and announcing them (a NOTIFY on
+            // PostgreSQL) must not hold the answers, for up to the pool's acquire timeout
+            // when the database has just gone away.
+            for (reply, result) in replies.into_iter().zip(results) {
+                if let Some(reply) = reply {
+                    let _ = reply.send(Ok(result));
                 }
             }
-            Err(e) if writes.len() == 1 => {
-                if let Some(Some(reply)) = replies.into_iter().next() {
-                    let _ = reply.send(Err(e));
-                }
+            if accepted {
+                wake.runs_ready().await;
             }
-            Err(StoreError::Unavailable(e)) => {
-                // The database is unreachable: retrying one write at a time would wait out the
-                // pool's acquire timeout once per write while every new request queues behind
-                // it. Fail the whole batch now (each sender gets a 503 and retries).
-                tracing::warn!(error = %e, batch = writes.len(), "group commit failed: database unavailable");
-                fail_all(replies, &e.to_string());
+        }
+        Err(e) if writes.len() == 1 => {
+            if let Some(Some(reply)) = replies.into_iter().next() {
+                let _ = reply.send(Err(e));
             }
-            Err(e) => {
-                tracing::warn!(error = %e, batch = writes.len(), "group commit failed; committing one by one");
-                for (write, reply) in writes.iter().zip(replies) {
-                    let result = store
-                        .commit_ingest(std::slice::from_ref(write))
-                        .await
-                        .map(|mut r| r.remove(0));
-                    if let Some(reply) = reply {
-                        let _ = reply.send(result);
-                    }
+        }
+        Err(StoreError::Unavailable(e)) => {
+            // The database is unreachable: retrying one write at a time would wait out the
+            // pool's acquire timeout once per write while every new request queues behind
+            // it. Fail the whole batch now (each sender gets a 503 and retries).
+            tracing::warn!(error = %crate::telemetry::chain(&e), "group commit failed: database unavailable");
+            fail_all(replies, &e.to_string());
+        }
+        Err(e) => {
+            tracing::warn!(error = %crate::telemetry::chain(&e), "group commit failed; committing one by one");
+            for (write, reply) in writes.iter().zip(replies) {
+                let result = store
+                    .commit_ingest(std::slice::from_ref(write))
+                    .await
+                    .map(|mut r| r.remove(0));
+                if let Some(reply) = reply {
+                    let _ = reply.send(result);
                 }
             }
         }
     }
+    unavailable
 }
 
 /// Answers every waiting write with `Unavailable` (a 503 for its sender).

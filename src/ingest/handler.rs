@@ -20,6 +20,7 @@ use crate::domain::ids::{new_id, IdKind};
 use crate::domain::pipeline::RunLimit;
 use crate::domain::time::now_ms;
 use crate::error::ApiError;
+use crate::metrics::{Outcome as Counted, UNKNOWN};
 use crate::store::{DeliveryRow, IngestResult, IngestWrite, RunRow};
 
 /// Unauthenticated failures recorded per hook per minute (per process).
@@ -67,6 +68,33 @@ pub async fn receive(
     app: web::Data<AppState>,
     ingest: web::Data<IngestState>,
 ) -> Result<HttpResponse, ApiError> {
+    let started = std::time::Instant::now();
+    let mut hook = None;
+    let answer = handle(req, path, payload, &app, &ingest, &mut hook).await;
+    let outcome = match &answer {
+        Ok(r) => r
+            .extensions()
+            .get::<Counted>()
+            .copied()
+            .unwrap_or(Counted::Accepted),
+        Err(e) => Counted::from_error(e.status.as_u16(), e.code),
+    };
+    let (hook, provider) = hook.unzip();
+    let m = &app.metrics;
+    m.delivery(hook.as_deref(), provider.unwrap_or(UNKNOWN), outcome);
+    m.ingest_duration(started.elapsed().as_secs_f64());
+    answer
+}
+
+/// The route's work; `seen` gets the hook's id and provider once the hook is found.
+async fn handle(
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    app: &AppState,
+    ingest: &IngestState,
+    seen: &mut Option<(String, &'static str)>,
+) -> Result<HttpResponse, ApiError> {
     let received_at = now_ms();
     let max = app.settings.max_body_bytes;
     let declared_len = req
@@ -82,6 +110,7 @@ pub async fn receive(
         .get(app.store.as_ref(), &app.key, &path)
         .await?
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "hook_not_found", "no such hook"))?;
+    *seen = Some((hook.id.clone(), hook.compiled.verify.provider.as_str()));
     let delivery_id = new_id(IdKind::Delivery);
     let Some(body) = body else {
         let err = ApiError::new(
@@ -90,7 +119,7 @@ pub async fn receive(
             format!("the body is over {max} bytes"),
         );
         return Err(reject_unverified(
-            &ingest,
+            ingest,
             &hook,
             &req,
             &delivery_id,
@@ -103,7 +132,7 @@ pub async fn receive(
     // Refusals before the signature is known to be good: recorded within the failure budget.
     let unverified = |err: ApiError, verification: Option<Value>| {
         reject_unverified(
-            &ingest,
+            ingest,
             &hook,
             &req,
             &delivery_id,
@@ -148,7 +177,7 @@ pub async fn receive(
                 format!("this hook takes at most {limit} deliveries a minute"),
             )
             .retry_after(retry.max(1));
-            return Err(reject(&ingest, delivery, err));
+            return Err(reject(ingest, delivery, err));
         }
     }
     let query: Vec<(String, String)> =
@@ -162,7 +191,7 @@ pub async fn receive(
             .and_then(|v| v.to_str().ok()),
         body: &body,
     };
-    accept(&app, &ingest, &hook, delivery, incoming, true).await
+    accept(app, ingest, &hook, delivery, incoming, true).await
 }
 
 /// `403 ip_not_allowed` when the hook has `allowed_ips` and the client address (the TCP peer, or
@@ -246,12 +275,18 @@ pub async fn accept(
         }
         Outcome::SlackChallenge(challenge) => {
             commit_ignored(ingest, delivery, "slack url_verification".into()).await?;
-            return Ok(HttpResponse::Ok().json(json!({ "challenge": challenge })));
+            return Ok(tagged(
+                HttpResponse::Ok().json(json!({ "challenge": challenge })),
+                Counted::Ignored,
+            ));
         }
         Outcome::Ignored(reason) => {
             commit_ignored(ingest, delivery, reason.clone()).await?;
-            return Ok(HttpResponse::Ok()
-                .json(json!({ "ignored": true, "reason": reason, "delivery_id": delivery_id })));
+            return Ok(tagged(
+                HttpResponse::Ok()
+                    .json(json!({ "ignored": true, "reason": reason, "delivery_id": delivery_id })),
+                Counted::Ignored,
+            ));
         }
         Outcome::Run(variables) => variables,
     };
@@ -273,14 +308,23 @@ pub async fn accept(
     )
     .await?
     {
-        IngestResult::Duplicate { run_id } => Ok(HttpResponse::Ok()
-            .json(json!({ "duplicate": true, "run_id": run_id, "delivery_id": delivery_id }))),
+        IngestResult::Duplicate { run_id } => Ok(tagged(
+            HttpResponse::Ok()
+                .json(json!({ "duplicate": true, "run_id": run_id, "delivery_id": delivery_id })),
+            Counted::Duplicate,
+        )),
         _ => Ok(HttpResponse::Accepted().json(json!({
             "run_id": run_id,
             "delivery_id": delivery_id,
             "status_url": format!("{}/api/v1/runs/{run_id}", app.settings.public_url),
         }))),
     }
+}
+
+/// A 200 answer marked with its outcome, for the metrics (a 202 is `accepted`).
+fn tagged(mut response: HttpResponse, outcome: Counted) -> HttpResponse {
+    response.extensions_mut().insert(outcome);
+    response
 }
 
 /// Reads the body up to `max` bytes; `None` when it is larger.

@@ -25,7 +25,7 @@ pub fn spawn(store: Arc<dyn Store>, delivery_days: u32, dedup_days: u32) {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(deliveries = n, "deleted deliveries past their retention"),
                 Err(e) => {
-                    tracing::warn!(error = %e, "retention clean-up failed; will try again in an hour")
+                    tracing::warn!(error = %crate::telemetry::chain(&e), "retention clean-up failed; will try again in an hour")
                 }
             }
         }

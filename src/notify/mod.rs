@@ -75,6 +75,7 @@ pub struct NotifyContext {
     /// The email channel's relay and sender (`HOOKGATE_SMTP_URL`, `HOOKGATE_SMTP_FROM`).
     pub smtp_url: Option<secrecy::SecretString>,
     pub smtp_from: String,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The running deliverer.
@@ -85,7 +86,12 @@ pub struct Notifier {
 
 impl Notifier {
     /// Starts delivering on the current runtime.
-    pub fn start(store: Arc<dyn Store>, key: Arc<MasterKey>, settings: &Settings) -> Self {
+    pub fn start(
+        store: Arc<dyn Store>,
+        key: Arc<MasterKey>,
+        settings: &Settings,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) -> Self {
         let ctx = Arc::new(NotifyContext {
             store,
             key,
@@ -96,6 +102,7 @@ impl Notifier {
             clock: Arc::new(SystemClock),
             smtp_url: settings.smtp_url.clone(),
             smtp_from: settings.smtp_from.clone(),
+            metrics,
         });
         let stop = CancellationToken::new();
         tokio::spawn(alerts_loop(ctx.store.clone(), stop.clone()));
@@ -119,7 +126,7 @@ async fn alerts_loop(store: Arc<dyn Store>, stop: CancellationToken) {
             _ = stop.cancelled() => return,
         }
         if let Err(e) = store.emit_due_alerts(crate::domain::time::now_ms()).await {
-            tracing::warn!(error = %e, "sending delivery alerts failed; retrying");
+            tracing::warn!(error = %crate::telemetry::chain(&e), "sending delivery alerts failed; retrying");
         }
     }
 }
@@ -155,7 +162,7 @@ async fn deliver_loop(ctx: Arc<NotifyContext>, stop: CancellationToken) {
                     }
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "claiming outgoing events failed; retrying shortly")
+                    tracing::warn!(error = %crate::telemetry::chain(&e), "claiming outgoing events failed; retrying shortly")
                 }
             }
         }
@@ -169,6 +176,7 @@ async fn deliver_loop(ctx: Arc<NotifyContext>, stop: CancellationToken) {
 }
 
 /// Makes one attempt at `event` and records it.
+#[tracing::instrument(name = "outgoing", skip_all, fields(event_id = %event.id, attempt = event.attempts + 1))]
 pub async fn process(ctx: &NotifyContext, event: OutgoingEventRow) {
     let store = ctx.store.as_ref();
     let event_id = event.id.clone();
@@ -176,7 +184,7 @@ pub async fn process(ctx: &NotifyContext, event: OutgoingEventRow) {
         let event_id = event_id.clone();
         async move {
             if let Err(e) = store.fail_event(&event_id, why, ctx.clock.now_ms()).await {
-                tracing::warn!(event_id = %event_id, error = %e, "could not record a failed event");
+                tracing::warn!(event_id = %event_id, error = %crate::telemetry::chain(&e), "could not record a failed event");
             }
         }
     };
@@ -185,7 +193,7 @@ pub async fn process(ctx: &NotifyContext, event: OutgoingEventRow) {
         Ok(None) => return fail("the outgoing hook was deleted").await,
         Err(e) => {
             // The lease runs out and the event is claimed again.
-            tracing::warn!(event_id = %event.id, error = %e, "reading an outgoing hook failed");
+            tracing::warn!(event_id = %event.id, error = %crate::telemetry::chain(&e), "reading an outgoing hook failed");
             return;
         }
     };
@@ -220,8 +228,11 @@ pub async fn process(ctx: &NotifyContext, event: OutgoingEventRow) {
         Ok(false) => {
             tracing::debug!(event_id = %event.id, attempt = attempt_no, "attempt already recorded elsewhere")
         }
-        Err(e) => tracing::warn!(event_id = %event.id, error = %e, "recording an attempt failed"),
+        Err(e) => {
+            tracing::warn!(event_id = %event.id, error = %crate::telemetry::chain(&e), "recording an attempt failed")
+        }
     }
+    ctx.metrics.outgoing_attempt(&hook.id, next.result());
     match &next {
         EventNext::Delivered => {
             tracing::info!(event_id = %event.id, hook_id = %hook.id, event = %event.event, attempt = attempt_no, "event delivered")

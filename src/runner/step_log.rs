@@ -1,4 +1,10 @@
 //! A step's captured output: capped, with secret values redacted before it is stored.
+//!
+//! The worker reads a settled prefix of it while the step runs ([`LiveLog`]) and stores that,
+//! so that live followers see the output as it comes; that prefix is always a prefix of the
+//! final text, with the same redactions.
+
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// What replaces every occurrence of a secret value.
 const REDACTED: &str = "[redacted]";
@@ -12,8 +18,19 @@ const NOTE_BUDGET: usize = 64 * 1024;
 ///
 /// Raw bytes are kept and redacted as a whole in [`StepLog::text`], so a secret split across
 /// two [`StepLog::push`] calls is still caught.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct StepLog {
+    buf: Arc<Mutex<LogBuf>>,
+}
+
+/// A read-only handle on a [`StepLog`] being written, for storing it while the step runs.
+#[derive(Debug, Clone)]
+pub struct LiveLog {
+    buf: Arc<Mutex<LogBuf>>,
+}
+
+#[derive(Debug)]
+struct LogBuf {
     cap: usize,
     secrets: Vec<Vec<u8>>,
     buf: Vec<u8>,
@@ -21,6 +38,11 @@ pub struct StepLog {
     notes_len: usize,
     /// Where in `buf` the output was cut, once it was.
     cut_at: Option<usize>,
+}
+
+fn lock(buf: &Mutex<LogBuf>) -> MutexGuard<'_, LogBuf> {
+    // A panic while holding the lock leaves bytes that are still valid to read.
+    buf.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl StepLog {
@@ -37,17 +59,61 @@ impl StepLog {
         secrets.sort();
         secrets.dedup();
         Self {
-            cap,
-            secrets,
-            buf: Vec::new(),
-            output_len: 0,
-            notes_len: 0,
-            cut_at: None,
+            buf: Arc::new(Mutex::new(LogBuf {
+                cap,
+                secrets,
+                buf: Vec::new(),
+                output_len: 0,
+                notes_len: 0,
+                cut_at: None,
+            })),
         }
     }
 
     /// Appends program output; bytes beyond the cap are dropped and the truncation is noted once.
     pub fn push(&mut self, bytes: &[u8]) {
+        lock(&self.buf).push(bytes);
+    }
+
+    /// Appends one of hookgate's own notes (e.g. `exit code 3`) followed by a newline.
+    pub fn line(&mut self, text: &str) {
+        lock(&self.buf).line(text);
+    }
+
+    /// Whether output was dropped because of the cap.
+    pub fn truncated(&self) -> bool {
+        lock(&self.buf).cut_at.is_some()
+    }
+
+    /// The final text with secrets redacted; ends with `[… output truncated at N bytes]` when
+    /// the cap was reached.
+    pub fn text(&self) -> String {
+        lock(&self.buf).text()
+    }
+
+    /// A handle that reads this log while it is written.
+    pub fn live(&self) -> LiveLog {
+        LiveLog {
+            buf: self.buf.clone(),
+        }
+    }
+}
+
+impl LiveLog {
+    /// How many bytes were written so far (grows with every write; tells a change).
+    pub fn written(&self) -> usize {
+        lock(&self.buf).buf.len()
+    }
+
+    /// The part of the text that can no longer change, redacted: a prefix of the final
+    /// [`StepLog::text`]. The last bytes, which could still be the start of a secret, wait.
+    pub fn settled_text(&self) -> String {
+        lock(&self.buf).settled_text()
+    }
+}
+
+impl LogBuf {
+    fn push(&mut self, bytes: &[u8]) {
         if self.cut_at.is_some() {
             return;
         }
@@ -60,8 +126,7 @@ impl StepLog {
         }
     }
 
-    /// Appends one of hookgate's own notes (e.g. `exit code 3`) followed by a newline.
-    pub fn line(&mut self, text: &str) {
+    fn line(&mut self, text: &str) {
         if self.notes_len + text.len() + 1 > NOTE_BUDGET {
             return;
         }
@@ -74,30 +139,63 @@ impl StepLog {
         self.notes_len += text.len() + 1;
     }
 
-    /// Whether output was dropped because of the cap.
-    pub fn truncated(&self) -> bool {
-        self.cut_at.is_some()
-    }
-
-    /// The final text with secrets redacted; ends with `[… output truncated at N bytes]` when
-    /// the cap was reached.
-    pub fn text(&self) -> String {
-        let spans = self.secret_spans();
-        let mut out = String::with_capacity(self.buf.len() + 64);
-        let mut pos = 0;
-        for (start, end) in spans {
-            out.push_str(&String::from_utf8_lossy(&self.buf[pos..start]));
-            out.push_str(REDACTED);
-            pos = end;
-        }
-        out.push_str(&String::from_utf8_lossy(&self.buf[pos..]));
-        if self.truncated() {
+    fn text(&self) -> String {
+        let mut out = self.render(self.buf.len(), &self.secret_spans());
+        if self.cut_at.is_some() {
             if !out.is_empty() && !out.ends_with('\n') {
                 out.push('\n');
             }
             out.push_str(&format!("[… output truncated at {} bytes]", self.cap));
         }
         // PostgreSQL's text refuses NUL: a log holding one could never be written.
+        if out.contains('\0') {
+            out = out.replace('\0', "\u{fffd}");
+        }
+        out
+    }
+
+    fn settled_text(&self) -> String {
+        let longest = self.secrets.iter().map(Vec::len).max().unwrap_or(1);
+        let mut end = self.buf.len().saturating_sub(longest - 1);
+        // Never end inside a UTF-8 sequence: its bytes may still be coming.
+        while end > 0 && end < self.buf.len() && self.buf[end] & 0xC0 == 0x80 {
+            end -= 1;
+        }
+        let mut lead = end;
+        while lead > 0 && end - lead < 3 && self.buf[lead - 1] & 0xC0 == 0x80 {
+            lead -= 1;
+        }
+        if lead > 0 {
+            let need = match self.buf[lead - 1] {
+                b if b >= 0xF0 => 4,
+                b if b >= 0xE0 => 3,
+                b if b >= 0xC0 => 2,
+                _ => 1,
+            };
+            if lead - 1 + need > end {
+                end = lead - 1;
+            }
+        }
+        // A redaction that reaches `end` may still grow (merge with one not yet whole). A
+        // secret starts on a character boundary, so this keeps `end` on one.
+        let spans = self.secret_spans();
+        if let Some(&(start, _)) = spans.iter().find(|(s, e)| *s < end && *e >= end) {
+            end = start;
+        }
+        let spans: Vec<_> = spans.into_iter().filter(|(_, e)| *e <= end).collect();
+        self.render(end, &spans)
+    }
+
+    /// `buf[..end]` with `spans` replaced; NULs become U+FFFD (PostgreSQL text cannot hold one).
+    fn render(&self, end: usize, spans: &[(usize, usize)]) -> String {
+        let mut out = String::with_capacity(end + 64);
+        let mut pos = 0;
+        for &(start, stop) in spans {
+            out.push_str(&String::from_utf8_lossy(&self.buf[pos..start]));
+            out.push_str(REDACTED);
+            pos = stop;
+        }
+        out.push_str(&String::from_utf8_lossy(&self.buf[pos..end]));
         if out.contains('\0') {
             out = out.replace('\0', "\u{fffd}");
         }
@@ -202,7 +300,47 @@ mod tests {
         assert_eq!(log.text(), "a\u{fffd}b");
     }
 
+    #[test]
+    fn nul_bytes_are_replaced() {
+        let mut log = StepLog::new(100, vec![]);
+        log.push(b"a\0b");
+        assert_eq!(log.text(), "a\u{fffd}b");
+    }
+
+    #[test]
+    fn the_settled_text_holds_back_what_may_be_a_secret() {
+        let mut log = StepLog::new(100, secrets(&["hunter2"]));
+        let live = log.live();
+        log.push(b"token=hunt");
+        assert_eq!(live.settled_text(), "toke");
+        log.push(b"er2 done");
+        assert_eq!(live.settled_text(), "token=");
+        log.push(b" and more");
+        assert_eq!(live.settled_text(), "token=[redacted] done an");
+        assert_eq!(log.text(), "token=[redacted] done and more");
+    }
+
     proptest! {
+        #[test]
+        fn the_settled_text_is_always_a_prefix_of_the_final_text(
+            secret_list in prop::collection::vec("[ab]{1,4}", 0..3),
+            chunks in prop::collection::vec(prop::collection::vec(prop_oneof![Just(b'a'), Just(b'b'), Just(b' '), Just(0xC3u8), Just(0xA9u8)], 0..8), 0..10),
+            cap in 4usize..64,
+        ) {
+            let mut log = StepLog::new(cap, secret_list);
+            let live = log.live();
+            let mut seen = Vec::new();
+            for c in &chunks {
+                log.push(c);
+                seen.push(live.settled_text());
+            }
+            log.line("exit code 0");
+            let end = log.text();
+            for s in seen {
+                prop_assert!(end.starts_with(&s), "{s:?} is not a prefix of {end:?}");
+            }
+        }
+
         #[test]
         fn no_secret_survives_any_chunking(
             secret_list in prop::collection::vec("[abc]{3,6}", 1..3),

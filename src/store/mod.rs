@@ -10,6 +10,8 @@ pub mod apply;
 pub mod compress;
 mod error;
 mod model;
+#[macro_use]
+mod observe;
 mod outgoing;
 pub mod schema;
 #[macro_use]
@@ -27,6 +29,7 @@ pub use approval::{ApprovalRow, ApprovalStore, DecisionIn};
 pub use error::StoreError;
 pub use events::AlertStore;
 pub use model::*;
+pub use observe::{QueueSnapshot, RunProgress, StepProgress};
 pub use outgoing::*;
 pub use schema::SchemaGate;
 
@@ -204,6 +207,20 @@ pub trait Store: ApprovalStore + AlertStore + Send + Sync + 'static {
         hook_id: &str,
         limit: i64,
     ) -> Result<Vec<OutgoingEventRow>, StoreError>;
+
+    // Observability (store/observe.rs).
+    /// Runs per pipeline and state, the oldest queued run and the outgoing backlog; each count
+    /// reads at most `cap` rows.
+    async fn queue_snapshot(&self, cap: i64) -> Result<QueueSnapshot, StoreError>;
+    /// A run's status and its steps' status and log length, in one read; `None` if no run.
+    async fn run_progress(&self, run_id: &str) -> Result<Option<RunProgress>, StoreError>;
+    /// A step's stored log from character `from_chars` (0-based) on; `None` if no such step.
+    async fn step_log_tail(
+        &self,
+        run_id: &str,
+        idx: i64,
+        from_chars: i64,
+    ) -> Result<Option<String>, StoreError>;
 }
 
 /// How long a request waits for a pooled PostgreSQL connection (connecting included) before

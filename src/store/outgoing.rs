@@ -94,3 +94,14 @@ pub enum EventNext {
     /// No more attempts; with `disable_hook`, the hook is switched off with that reason (410).
     Failed { disable_hook: Option<String> },
 }
+
+impl EventNext {
+    /// The `result` label of `hookgate_outgoing_attempts_total`.
+    pub fn result(&self) -> &'static str {
+        match self {
+            EventNext::Delivered => "delivered",
+            EventNext::Retry { .. } => "retry",
+            EventNext::Failed { .. } => "failed",
+        }
+    }
+}

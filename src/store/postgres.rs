@@ -52,7 +52,7 @@ impl PgStore {
             .execute(&self.pool)
             .await
         {
-            tracing::debug!(error = %e, "could not announce a hook change");
+            tracing::debug!(error = %crate::telemetry::chain(&e), "could not announce a hook change");
         }
     }
 }
@@ -72,12 +72,16 @@ fn listen_forever(pool: PgPool, channel: &'static str, on_event: impl Fn() + Sen
                         }
                     }
                 }
-                Err(e) => tracing::debug!(error = %e, channel, "listener cannot connect; retrying"),
+                Err(e) => {
+                    tracing::debug!(error = %crate::telemetry::chain(&e), channel, "listener cannot connect; retrying")
+                }
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     });
 }
+
+impl_observe!(PgStore);
 
 impl_store!(
     PgStore,
@@ -86,6 +90,15 @@ impl_store!(
     key_lock = Some("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"), {
     fn backend(&self) -> &'static str {
         "postgres"
+    }
+    async fn queue_snapshot(&self, cap: i64) -> Result<crate::store::QueueSnapshot, StoreError> {
+        self.observe_queue_snapshot(cap).await
+    }
+    async fn run_progress(&self, run_id: &str) -> Result<Option<crate::store::RunProgress>, StoreError> {
+        self.observe_run_progress(run_id).await
+    }
+    async fn step_log_tail(&self, run_id: &str, idx: i64, from: i64) -> Result<Option<String>, StoreError> {
+        self.observe_step_log_tail(run_id, idx, from).await
     }
 
     async fn announce_runs(&self) -> Result<(), StoreError> {

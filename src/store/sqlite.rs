@@ -69,6 +69,8 @@ impl SqliteStore {
     }
 }
 
+impl_observe!(SqliteStore);
+
 impl_store!(
     SqliteStore,
     begin_write = "BEGIN IMMEDIATE",
@@ -78,6 +80,26 @@ impl_store!(
     {
         fn backend(&self) -> &'static str {
             "sqlite"
+        }
+        async fn queue_snapshot(
+            &self,
+            cap: i64,
+        ) -> Result<crate::store::QueueSnapshot, StoreError> {
+            self.observe_queue_snapshot(cap).await
+        }
+        async fn run_progress(
+            &self,
+            run_id: &str,
+        ) -> Result<Option<crate::store::RunProgress>, StoreError> {
+            self.observe_run_progress(run_id).await
+        }
+        async fn step_log_tail(
+            &self,
+            run_id: &str,
+            idx: i64,
+            from: i64,
+        ) -> Result<Option<String>, StoreError> {
+            self.observe_step_log_tail(run_id, idx, from).await
         }
         async fn announce_runs(&self) -> Result<(), StoreError> {
             Ok(())

@@ -115,7 +115,7 @@ pub(super) async fn sweep_loop(store: Arc<dyn Store>, stop: CancellationToken) {
             _ = stop.cancelled() => return,
         }
         if let Err(e) = expire_due(store.as_ref(), now_ms()).await {
-            tracing::warn!(error = %e, "ending approvals past their deadline failed; retrying");
+            tracing::warn!(error = %crate::telemetry::chain(&e), "ending approvals past their deadline failed; retrying");
         }
     }
 }

@@ -89,7 +89,7 @@ pub(super) async fn heartbeat(
             }
             // Not an outage: the next beat tries again, and the deadline still applies.
             Err(GaveUp::Failed(e)) => {
-                tracing::warn!(run_id = %run_id, error = %e, "heartbeat failed; will retry");
+                tracing::warn!(run_id = %run_id, error = %crate::telemetry::chain(&e), "heartbeat failed; will retry");
             }
         }
     }

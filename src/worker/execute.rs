@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use secrecy::ExposeSecret;
 use serde_json::{Map, Value};
+use tracing::Instrument;
 
 use super::control::{heartbeat, Control, Stop};
 use super::lease::{while_held, GaveUp, LeaseClock};
@@ -33,7 +34,9 @@ struct Flight<'a> {
 }
 
 /// Runs `run` to its end and records the outcome, fenced by its attempt number.
+#[tracing::instrument(name = "run", skip_all, fields(run_id = %run.id, attempt = run.attempt))]
 pub(super) async fn run(ctx: &WorkerContext, run: RunRow) {
+    let started = now_ms();
     let lease = Arc::new(LeaseClock::new(
         ctx.lease_ms,
         run.lease_expires_at
@@ -50,7 +53,9 @@ pub(super) async fn run(ctx: &WorkerContext, run: RunRow) {
         control.clone(),
         ctx.hand_back.clone(),
     ));
-    tracing::info!(run_id = %run.id, attempt = run.attempt, "run started");
+    tracing::info!("run started");
+    ctx.metrics
+        .run_started(&run.pipeline_id, now_ms() - run.created_at);
     let flight = Flight {
         ctx,
         run: &run,
@@ -64,9 +69,11 @@ pub(super) async fn run(ctx: &WorkerContext, run: RunRow) {
         return;
     }
     // A run whose steps all succeeded stays succeeded, whatever arrived after its last step.
-    let result = match (flight.control.cause(), status) {
+    let cause = flight.control.cause();
+    let result = match (cause, status) {
         (Some(Stop::Lost), _) => {
-            tracing::warn!(run_id = %run.id, "lost the run's lease; another attempt owns it now");
+            tracing::warn!("lost the run's lease; another attempt owns it now");
+            ctx.metrics.lease_lost();
             Ok(false)
         }
         (Some(Stop::HandBack), s) if s != "succeeded" => {
@@ -84,13 +91,29 @@ pub(super) async fn run(ctx: &WorkerContext, run: RunRow) {
     };
     heartbeat.abort();
     match result {
-        Ok(true) => tracing::info!(run_id = %run.id, status = status, "run finished"),
+        Ok(true) => match final_status(cause, status) {
+            "queued" => tracing::info!("run handed back to the queue"),
+            status => {
+                tracing::info!(status, "run finished");
+                ctx.metrics
+                    .run_finished(&run.pipeline_id, status, Some(started), now_ms());
+            }
+        },
         Ok(false) => {}
         Err(e) => {
-            tracing::error!(run_id = %run.id, error = %e, "could not record the run's end; its lease will expire and recover it")
+            tracing::error!(error = %crate::telemetry::chain(&e), "could not record the run's end; its lease will expire and recover it")
         }
     }
     ctx.wake.runs_ready().await;
+}
+
+/// The status `run` recorded for an attempt that was not lost or handed back.
+fn final_status(cause: Option<Stop>, status: &'static str) -> &'static str {
+    match (cause, status) {
+        (Some(Stop::Cancel), s) if s != "succeeded" => "cancelled",
+        (Some(Stop::HandBack), s) if s != "succeeded" => "queued",
+        _ => status,
+    }
 }
 
 impl Flight<'_> {
@@ -255,7 +278,15 @@ async fn steps(flight: &Flight<'_>) -> (&'static str, Option<String>) {
             return (status, Some(reason));
         }
         let mut log = StepLog::new(StepLog::DEFAULT_CAP, redact.clone());
-        let outcome = match render_and_run(flight, step, &vars, &secrets, &mut log).await {
+        let span = tracing::info_span!("step", step = %step.name, idx);
+        span.in_scope(|| tracing::info!("step started"));
+        let flusher =
+            super::live_log::spawn(ctx.store.clone(), run.attempt, row.clone(), log.live());
+        let ran = render_and_run(flight, step, &vars, &secrets, &mut log)
+            .instrument(span.clone())
+            .await;
+        flusher.stop().await;
+        let outcome = match ran {
             Ok(outcome) => outcome,
             Err(problem) => {
                 log.line(&problem);
@@ -289,6 +320,13 @@ async fn steps(flight: &Flight<'_>) -> (&'static str, Option<String>) {
         row.status = step_status.into();
         row.finished_at = Some(now_ms());
         row.log = log.text();
+        span.in_scope(|| {
+            tracing::info!(
+                status = step_status,
+                exit_code = row.exit_code,
+                "step finished"
+            )
+        });
         if let Err((status, reason)) = flight.record_step(&row, "recording a step's end").await {
             return (status, Some(reason));
         }

@@ -92,6 +92,16 @@ impl std::fmt::Display for GaveUp {
     }
 }
 
+// `Failed` already says its error's own message; its cause chain goes on from that error's cause.
+impl std::error::Error for GaveUp {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            GaveUp::LeaseOut => None,
+            GaveUp::Failed(e) => std::error::Error::source(e),
+        }
+    }
+}
+
 /// Runs `op` until it succeeds, retrying with backoff while it fails because the database is
 /// unavailable and the lease is still ours. No attempt outlives the deadline: one blocked on a
 /// locked or unreachable database is abandoned when the lease runs out.
@@ -121,7 +131,7 @@ where
             Ok(Err(e)) if e.is_unavailable() => {
                 failures += 1;
                 if failures == 1 {
-                    tracing::warn!(run_id, what, error = %e, "database unavailable; retrying while the lease is ours");
+                    tracing::warn!(run_id, what, error = %crate::telemetry::chain(&e), "database unavailable; retrying while the lease is ours");
                 }
             }
             Ok(Err(e)) => return Err(GaveUp::Failed(e)),

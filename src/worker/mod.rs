@@ -15,6 +15,7 @@ pub mod approval;
 mod control;
 mod execute;
 mod lease;
+mod live_log;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,7 +52,7 @@ impl Wake {
     pub async fn runs_ready(&self) {
         self.local.notify_one();
         if let Err(e) = self.store.announce_runs().await {
-            tracing::debug!(error = %e, "could not announce runs to other processes");
+            tracing::debug!(error = %crate::telemetry::chain(&e), "could not announce runs to other processes");
         }
     }
 }
@@ -66,6 +67,7 @@ pub(crate) struct WorkerContext {
     pub lease_ms: i64,
     /// Cancelled when runs in flight must stop and be handed back.
     pub hand_back: CancellationToken,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// A running worker pool.
@@ -81,7 +83,9 @@ impl Workers {
         key: Arc<MasterKey>,
         settings: &Settings,
         wake: Wake,
+        metrics: Arc<crate::metrics::Metrics>,
     ) -> Self {
+        metrics.worker_slots(settings.workers.max(1));
         let ctx = Arc::new(WorkerContext {
             store,
             key,
@@ -92,6 +96,7 @@ impl Workers {
             worker_id: format!("wrk_{}", base62_u128(rand::random::<u128>())),
             lease_ms: settings.lease_secs as i64 * 1000,
             hand_back: CancellationToken::new(),
+            metrics,
         });
         let stop = CancellationToken::new();
         let grace = Duration::from_secs(settings.shutdown_grace_secs as u64);
@@ -146,8 +151,9 @@ async fn claim_loop(
             Ok(Some(run)) => {
                 let ctx = ctx.clone();
                 running.spawn(async move {
+                    let slot = ctx.metrics.slot_busy();
                     execute::run(&ctx, run).await;
-                    drop(permit);
+                    drop((slot, permit));
                 });
             }
             Ok(None) => {
@@ -160,7 +166,7 @@ async fn claim_loop(
             }
             Err(e) => {
                 drop(permit);
-                tracing::warn!(error = %e, "claiming a run failed; retrying shortly");
+                tracing::warn!(error = %crate::telemetry::chain(&e), "claiming a run failed; retrying shortly");
                 tokio::select! {
                     _ = tokio::time::sleep(POLL) => {}
                     _ = stop.cancelled() => break,
@@ -198,10 +204,17 @@ async fn recover_loop(ctx: Arc<WorkerContext>, stop: CancellationToken) {
             Ok(changed) => {
                 for (run, status) in &changed {
                     tracing::warn!(run_id = %run, status = %status, "recovered a run whose worker was lost");
+                    if status == "failed" {
+                        ctx.metrics
+                            .run_recovered_failed(ctx.store.as_ref(), run)
+                            .await;
+                    }
                 }
                 ctx.wake.runs_ready().await;
             }
-            Err(e) => tracing::warn!(error = %e, "recovering expired runs failed"),
+            Err(e) => {
+                tracing::warn!(error = %crate::telemetry::chain(&e), "recovering expired runs failed")
+            }
         }
     }
 }
