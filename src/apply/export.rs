@@ -125,6 +125,18 @@ fn outgoing_entry(h: &crate::store::OutgoingHookRow) -> Value {
     if let Some(t) = &h.text_template {
         m.insert("text".into(), json!(t));
     }
+    if let Some(to) = &h.email_to {
+        m.insert("to".into(), parse(to));
+    }
+    if let Some(t) = &h.subject_template {
+        m.insert("subject".into(), json!(t));
+    }
+    if let Some(t) = &h.payload_template {
+        m.insert("payload_template".into(), json!(t));
+    }
+    if let Some(t) = &h.secret_header {
+        m.insert("secret_header".into(), json!(t));
+    }
     m.insert("timeout_secs".into(), json!(h.timeout_secs));
     if !h.is_active {
         m.insert("is_active".into(), json!(false));

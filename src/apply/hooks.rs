@@ -223,6 +223,8 @@ fn outgoing_fields(h: &OutgoingHookRow) -> Value {
         "channel": h.channel, "url": h.url, "headers": json_of(Some(&h.headers)),
         "triggers": json_of(Some(&h.triggers)), "payload": json_of(h.payload.as_deref()),
         "text": h.text_template, "timeout_secs": h.timeout_secs, "is_active": h.is_active,
+        "to": json_of(h.email_to.as_deref()), "subject": h.subject_template,
+        "payload_template": h.payload_template, "secret_header": h.secret_header,
     })
 }
 
@@ -241,6 +243,15 @@ pub fn plan_outgoing(
     let (key, now) = (acc.cx.key, acc.cx.now);
     for (k, hook) in hooks.into_iter().enumerate() {
         let at = format!("{prefix}.outgoing[{k}]");
+        if hook.secret.is_some() {
+            // Refused rather than ignored: a file that names a secret must not get another.
+            acc.errors.push(FieldError::new(
+                format!("{at}.secret"),
+                "apply does not set outgoing-hook secrets yet: leave it out (one is generated \
+                 and printed once) and rotate it through the API",
+            ));
+            continue;
+        }
         let secret = generate_outgoing_secret();
         let new = hook.new_row(key, pipeline_id, &acc.project_id, &secret, now);
         listed.insert(new.name.clone());
@@ -284,6 +295,10 @@ pub fn plan_outgoing(
                     row.payload = new.payload;
                     row.text_template = new.text_template;
                     row.timeout_secs = new.timeout_secs;
+                    row.email_to = new.email_to;
+                    row.subject_template = new.subject_template;
+                    row.payload_template = new.payload_template;
+                    row.secret_header = new.secret_header;
                     if new.is_active && !old.is_active {
                         row.disabled_reason = None;
                     }

@@ -65,21 +65,37 @@ fn incoming() -> impl Strategy<Value = Value> {
 
 fn outgoing() -> impl Strategy<Value = Value> {
     (
-        any::<bool>(),
+        0u8..4,
         proptest::sample::subsequence(EVENTS, 1..=EVENTS.len()),
         1i64..60,
         any::<bool>(),
     )
-        .prop_map(|(slack, triggers, timeout, active)| {
+        .prop_map(|(channel, triggers, timeout, active)| {
             let mut o = json!({ "url": "https://127.0.0.1:9/notify", "triggers": triggers,
                 "timeout_secs": timeout, "is_active": active });
-            if slack {
-                o["channel"] = json!("slack");
-                o["text"] = json!("${pipeline_name} ${status} ${ref}");
-            } else {
-                o["channel"] = json!("webhook");
-                o["headers"] = json!({ "X-Env": "prod" });
-                o["payload"] = json!({ "run": "${run_id}", "ref": "${ref}" });
+            match channel {
+                0 => {
+                    o["channel"] = json!("slack");
+                    o["text"] = json!("${pipeline_name} ${status} ${ref}");
+                }
+                1 => {
+                    o["channel"] = json!("webhook");
+                    o["headers"] = json!({ "X-Env": "prod" });
+                    o["payload"] = json!({ "run": "${run_id}", "ref": "${ref}" });
+                }
+                2 => {
+                    o["channel"] = json!("webhook");
+                    o["payload_template"] =
+                        json!(r#"{"id": "{{ event_id }}", "status": "{{ status }}"}"#);
+                    o["secret_header"] = json!("X-Hookgate-Secret");
+                }
+                _ => {
+                    o["channel"] = json!("email");
+                    o.as_object_mut().unwrap().remove("url");
+                    o["to"] = json!(["ops@example.com"]);
+                    o["subject"] = json!("${pipeline_name}: ${status}");
+                    o["text"] = json!("run ${run_id} of ${ref}");
+                }
             }
             o
         })
