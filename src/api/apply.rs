@@ -3,7 +3,7 @@
 
 use actix_web::{get, post, web, HttpResponse};
 use serde::Deserialize;
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 
 use super::{AppState, Auth};
 use crate::apply::report::ApplyOut;
@@ -26,11 +26,33 @@ pub struct ApplyQuery {
     pub prune: bool,
 }
 
+/// The body of `POST /apply`, as the OpenAPI document describes it: one apply document, or a
+/// list of them. Each document's full schema is served at `/api/v1/schema/apply.json`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+enum ApplyBody {
+    /// One document: `{ "project": …, "pipelines": [ … ] }`.
+    One(ApplyDocumentHead),
+    /// Several, applied in one transaction.
+    Many(Vec<ApplyDocumentHead>),
+}
+
+/// An apply document's outline (the whole schema: `/api/v1/schema/apply.json`).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct ApplyDocumentHead {
+    /// The project's name.
+    project: String,
+    /// The project's pipelines, each with its hooks and secrets.
+    #[schema(value_type = Option<Vec<Object>>)]
+    pipelines: Option<Vec<serde_json::Value>>,
+}
+
 /// Converge projects to the documents in the body: one document, or a list of them, in one
 /// database transaction (admin, or the owner of each named project). Generated secrets are in
 /// the answer, once.
 #[utoipa::path(post, path = "/api/v1/apply", tag = "apply", params(ApplyQuery),
-    request_body(content = Object, description = "An apply document (see /api/v1/schema/apply.json), or a list of them"),
+    request_body(content = ApplyBody, description = "An apply document (see /api/v1/schema/apply.json), or a list of them"),
     responses(
         (status = 200, body = ApplyOut, description = "Applied, or planned with dry_run"),
         (status = 400, body = ErrorBody, description = "The body is not JSON, or the query is malformed"),
