@@ -19,19 +19,29 @@ use crate::store::{ApprovalRow, DecisionIn, RunRow, StepRow, Store};
 /// How often each worker process looks for approvals past their deadline.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
-/// Whether the run's pipeline has an approval step (only then are its approvals read).
-pub(super) fn has_approvals(spec: &PipelineSpec) -> bool {
-    spec.steps.iter().any(|s| s.action == "approval")
-}
-
 /// The index of the first step a run still has to run: after its last approved approval step.
-pub(super) fn resume_at(approvals: &[ApprovalRow]) -> usize {
-    approvals
+/// Every run is asked, not only those whose pipeline has an approval step now: a pipeline
+/// edited while its run waited must not make the run start again from its first step.
+/// When the approved step is no longer that approval step (the pipeline changed under the
+/// waiting run), the run ends rather than guess which steps already ran.
+pub(super) fn resume_at(spec: &PipelineSpec, approvals: &[ApprovalRow]) -> Result<usize, String> {
+    let Some(last) = approvals
         .iter()
         .filter(|a| a.decision.as_deref() == Some(Decision::Approved.as_str()))
-        .map(|a| a.step_idx as usize + 1)
-        .max()
-        .unwrap_or(0)
+        .max_by_key(|a| a.step_idx)
+    else {
+        return Ok(0);
+    };
+    let idx = last.step_idx as usize;
+    match spec.steps.get(idx) {
+        Some(step) if step.action == "approval" && step.name == last.step_name => Ok(idx + 1),
+        _ => Err(format!(
+            "the pipeline changed while the run waited for approval: step {} is no longer the \
+             approval step {:?}; start a new run",
+            idx + 1,
+            last.step_name
+        )),
+    }
 }
 
 /// Stops the run at approval step `idx`: records the approval, the step and the run as

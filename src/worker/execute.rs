@@ -240,18 +240,18 @@ async fn steps(flight: &Flight<'_>) -> (&'static str, Option<String>) {
         .filter_map(|v| v.as_str().map(str::to_string))
         .collect();
 
-    let start = if super::approval::has_approvals(&spec) {
-        match flight
-            .read("reading the run's approvals", || {
-                ctx.store.list_approvals(&run.id)
-            })
-            .await
-        {
-            Ok(approvals) => super::approval::resume_at(&approvals),
-            Err(end) => return end,
-        }
-    } else {
-        0
+    let approvals = match flight
+        .read("reading the run's approvals", || {
+            ctx.store.list_approvals(&run.id)
+        })
+        .await
+    {
+        Ok(approvals) => approvals,
+        Err(end) => return end,
+    };
+    let start = match super::approval::resume_at(&spec, &approvals) {
+        Ok(start) => start,
+        Err(problem) => return ("failed", Some(problem)),
     };
     for (idx, step) in spec.steps.iter().enumerate().skip(start) {
         if token.is_cancelled() {

@@ -9,6 +9,7 @@ use crate::approval_support::{create_outgoing, error_fields, receiver, start_run
 use crate::helpers::{start_on, TestApp};
 
 crate::on_both_backends!(
+    a_pipeline_changed_while_its_run_waits_never_reruns_the_steps_before,
     approve_resumes_at_the_next_step_and_records_who_decided,
     waiting_runs_hold_no_worker_slot,
     reject_ends_the_run_and_tells_outgoing_hooks,
@@ -157,6 +158,45 @@ async fn approve_resumes_at_the_next_step_and_records_who_decided(app: TestApp) 
             .contains("after main"),
         "{logs}"
     );
+}
+
+async fn a_pipeline_changed_while_its_run_waits_never_reruns_the_steps_before(app: TestApp) {
+    let t = team(&app).await;
+    let pl = gated(&app, &t, json!(["member"]), 3600, json!({})).await;
+    let run = start_run(&app, &pl, &t.member).await;
+    wait_status(&app, &run, "waiting_approval").await;
+    // The gate is taken out of the pipeline while the run waits at it.
+    let (s, b) = app
+        .call(
+            Method::PUT,
+            &format!("/api/v1/pipelines/{pl}"),
+            Some(&t.member),
+            Some(json!({
+                "name": format!("deploy-{}", rand::random::<u32>()),
+                "variables": [{ "name": "ref", "default_value": "main" }],
+                "steps": [
+                    { "name": "before", "action": "command", "program": "echo", "args": ["before"] },
+                    { "name": "after", "action": "command", "program": "echo", "args": ["after"] }
+                ]
+            })),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let (s, b) = decide(&app, &run, "approve", &t.member, json!({})).await;
+    assert_eq!(s, 200, "{b}");
+    let done = wait_status(&app, &run, "failed").await;
+    assert!(
+        done["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("the pipeline changed while the run waited"),
+        "{done}"
+    );
+    let (_, logs) = app
+        .get(&format!("/api/v1/runs/{run}/logs"), &t.viewer)
+        .await;
+    let before = logs["steps"][0]["log"].as_str().unwrap_or_default();
+    assert_eq!(before.matches("before").count(), 1, "ran once: {logs}");
 }
 
 async fn waiting_runs_hold_no_worker_slot(app: TestApp) {
