@@ -30,7 +30,7 @@ use actix_web::HttpMessage;
 use futures_util::Stream;
 use tokio::time::{sleep, Instant, Sleep};
 
-use crate::api::AppState;
+use crate::app::AppState;
 use crate::error::ApiError;
 
 /// actix's boxed payload stream (`actix_http::BoxedPayloadStream`, not re-exported).

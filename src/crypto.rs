@@ -65,8 +65,9 @@ impl MasterKey {
         XChaCha20Poly1305::new(self.0.expose_secret().into())
     }
 
-    /// Encrypts `plain`, bound to `context` (for example `hook:hk_…:secret`). Output: nonce ‖ ciphertext.
-    pub fn seal(&self, context: &str, plain: &[u8]) -> Vec<u8> {
+    /// Encrypts `plain`, bound to `context`. Output: nonce ‖ ciphertext.
+    pub fn seal(&self, context: &SealContext<'_>, plain: &[u8]) -> Vec<u8> {
+        let aad = context.aad();
         let mut nonce = [0u8; NONCE_LEN];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let ct = self
@@ -75,7 +76,7 @@ impl MasterKey {
                 XNonce::from_slice(&nonce),
                 Payload {
                     msg: plain,
-                    aad: context.as_bytes(),
+                    aad: aad.as_bytes(),
                 },
             )
             .expect("XChaCha20-Poly1305 encryption does not fail for in-memory buffers");
@@ -96,7 +97,12 @@ impl MasterKey {
     }
 
     /// Decrypts what [`MasterKey::seal`] produced with the same context.
-    pub fn open(&self, context: &str, sealed: &[u8]) -> Result<SecretString, OpenError> {
+    pub fn open(
+        &self,
+        context: &SealContext<'_>,
+        sealed: &[u8],
+    ) -> Result<SecretString, OpenError> {
+        let aad = context.aad();
         if sealed.len() < NONCE_LEN {
             return Err(OpenError);
         }
@@ -107,7 +113,7 @@ impl MasterKey {
                 XNonce::from_slice(nonce),
                 Payload {
                     msg: ct,
-                    aad: context.as_bytes(),
+                    aad: aad.as_bytes(),
                 },
             )
             .map_err(|_| OpenError)?;
@@ -181,12 +187,37 @@ pub struct Rotated {
     pub prev_secret_expires_at: Option<i64>,
 }
 
+/// What a sealed secret belongs to. Its text is the AEAD's associated data, which binds a
+/// ciphertext to its row and purpose: a ciphertext copied into another row does not open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SealContext<'a> {
+    /// An incoming hook's secret (and its previous one during a rotation): `hook:{id}:secret`.
+    IncomingHook(&'a str),
+    /// A pipeline secret, by pipeline id and name: `pipeline:{id}:secret:{NAME}`.
+    PipelineSecret(&'a str, &'a str),
+    /// An outgoing hook's signing secret: `outgoing:{id}:secret`.
+    OutgoingHook(&'a str),
+}
+
+impl SealContext<'_> {
+    /// The associated data, as stored ciphertexts were sealed with it.
+    pub fn aad(&self) -> String {
+        match self {
+            SealContext::IncomingHook(id) => format!("hook:{id}:secret"),
+            SealContext::PipelineSecret(pipeline_id, name) => {
+                format!("pipeline:{pipeline_id}:secret:{name}")
+            }
+            SealContext::OutgoingHook(id) => format!("outgoing:{id}:secret"),
+        }
+    }
+}
+
 /// Rotates a hook secret: seals `new` under `context`, and keeps `current_ct` as the previous
 /// secret for `grace_secs` (default a day, at most 30 days; 0 drops it now). The one rule for
 /// incoming and outgoing hooks. `Err` names the bad grace period.
 pub fn rotate(
     key: &MasterKey,
-    context: &str,
+    context: &SealContext<'_>,
     current_ct: Vec<u8>,
     new: &SecretString,
     grace_secs: Option<u64>,
@@ -219,40 +250,45 @@ mod tests {
     #[test]
     fn seal_open_round_trip_and_context_binding() {
         let key = MasterKey::generate();
-        let sealed = key.seal("hook:hk_1:secret", b"s3cr3t");
+        let sealed = key.seal(&SealContext::IncomingHook("hk_1"), b"s3cr3t");
         assert_eq!(
-            key.open("hook:hk_1:secret", &sealed)
+            key.open(&SealContext::IncomingHook("hk_1"), &sealed)
                 .unwrap()
                 .expose_secret(),
             "s3cr3t"
         );
-        assert!(key.open("hook:hk_2:secret", &sealed).is_err());
-        assert!(MasterKey::generate()
-            .open("hook:hk_1:secret", &sealed)
+        assert!(key
+            .open(&SealContext::IncomingHook("hk_2"), &sealed)
             .is_err());
-        assert!(key.open("x", &sealed[..10]).is_err());
+        assert!(MasterKey::generate()
+            .open(&SealContext::IncomingHook("hk_1"), &sealed)
+            .is_err());
+        assert!(key
+            .open(&SealContext::IncomingHook("hk_1"), &sealed[..10])
+            .is_err());
         assert!(!sealed.windows(6).any(|w| w == b"s3cr3t"));
     }
 
     #[test]
     fn rotation_keeps_the_old_secret_for_the_grace_period() {
         let key = MasterKey::generate();
-        let old = key.seal("c", b"old");
+        const C: SealContext<'static> = SealContext::OutgoingHook("oh_1");
+        let old = key.seal(&C, b"old");
         let new = SecretString::from("new-secret-wxyz".to_string());
-        let r = rotate(&key, "c", old.clone(), &new, None, 1_000).unwrap();
+        let r = rotate(&key, &C, old.clone(), &new, None, 1_000).unwrap();
         assert_eq!(
             (r.prev_secret_ct, r.prev_secret_expires_at),
             (Some(old.clone()), Some(1_000 + 86_400_000))
         );
         assert_eq!(
-            key.open("c", &r.secret_ct).unwrap().expose_secret(),
+            key.open(&C, &r.secret_ct).unwrap().expose_secret(),
             "new-secret-wxyz"
         );
         assert_eq!(r.secret_last4, "wxyz");
-        let r = rotate(&key, "c", old.clone(), &new, Some(0), 1_000).unwrap();
+        let r = rotate(&key, &C, old.clone(), &new, Some(0), 1_000).unwrap();
         assert_eq!((r.prev_secret_ct, r.prev_secret_expires_at), (None, None));
         assert_eq!(
-            rotate(&key, "c", old, &new, Some(MAX_GRACE_SECS + 1), 0)
+            rotate(&key, &C, old, &new, Some(MAX_GRACE_SECS + 1), 0)
                 .unwrap_err()
                 .field,
             "grace_period_secs"

@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod api;
+pub mod app;
 pub mod apply;
 pub mod body_deadline;
 pub mod cli;
@@ -13,11 +14,14 @@ pub mod crypto;
 pub mod domain;
 pub mod error;
 pub mod ingest;
+pub mod live_runs;
 pub mod metrics;
 pub mod net_guard;
 pub mod notify;
 pub mod runner;
+pub mod signature;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod wake;
 pub mod worker;

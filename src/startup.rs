@@ -9,14 +9,16 @@ use actix_web::{middleware, web, App, HttpServer};
 use anyhow::{bail, Context};
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{self, AppState};
+use crate::api;
+use crate::app::AppState;
 use crate::config::{DatabaseKind, Settings};
 use crate::crypto::MasterKey;
 use crate::ingest::committer::Committer;
 use crate::ingest::handler::IngestState;
 use crate::metrics::Metrics;
 use crate::store::{self, Store};
-use crate::worker::{Wake, Workers};
+use crate::wake::Wake;
+use crate::worker::Workers;
 
 /// A built, bound server (with its workers, unless switched off) that has not started yet.
 pub struct Application {

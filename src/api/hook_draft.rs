@@ -3,8 +3,8 @@
 
 use secrecy::{ExposeSecret, SecretString};
 
-use super::hooks::{hook_secret_context, HookIn};
-use crate::crypto::{last4, MasterKey};
+use super::hooks::HookIn;
+use crate::crypto::{last4, MasterKey, SealContext};
 use crate::domain::check_name;
 use crate::domain::hook::{check_supplied_secret, HookConfig};
 use crate::domain::ids::{new_id, IdKind};
@@ -74,7 +74,10 @@ impl HookDraft {
     ) -> Result<HookRow, ApiError> {
         let id = new_id(IdKind::IncomingHook);
         Ok(HookRow {
-            secret_ct: key.seal(&hook_secret_context(&id), secret.expose_secret().as_bytes()),
+            secret_ct: key.seal(
+                &SealContext::IncomingHook(&id),
+                secret.expose_secret().as_bytes(),
+            ),
             secret_last4: last4(secret.expose_secret()),
             id,
             pipeline_id: pipeline_id.to_string(),

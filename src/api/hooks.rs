@@ -7,14 +7,14 @@ use utoipa::ToSchema;
 
 use super::pipelines::load as load_pipeline;
 use super::{AppState, Auth};
-use crate::crypto::{mask, rotate as rotate_secret};
+use crate::crypto::{mask, rotate as rotate_secret, SealContext};
 use crate::domain::check_name;
 use crate::domain::hook::{check_supplied_secret, HookConfig, HookSettings};
 use crate::domain::role::Role;
 use crate::domain::time::{now_ms, rfc3339};
 use crate::domain::FieldError;
 use crate::error::ApiError;
-use crate::ingest::signature::Provider;
+use crate::signature::Provider;
 use crate::store::HookRow;
 
 pub use super::hook_draft::HookDraft;
@@ -157,11 +157,6 @@ pub struct PipelineHooks {
 /// Outgoing hook ids (`oh_…`) are served by `outgoing.rs` on the same `/hooks/{id}` routes.
 fn is_outgoing(id: &str) -> bool {
     id.starts_with(crate::domain::ids::IdKind::OutgoingHook.prefix())
-}
-
-/// The context a hook secret is sealed under (the same for its current and previous secret).
-pub fn hook_secret_context(hook_id: &str) -> String {
-    format!("hook:{hook_id}:secret")
 }
 
 fn config_of(row: &HookRow) -> Result<HookConfig, ApiError> {
@@ -489,7 +484,7 @@ pub async fn rotate(
     let now = now_ms();
     let rotated = rotate_secret(
         &state.key,
-        &hook_secret_context(&row.id),
+        &SealContext::IncomingHook(&row.id),
         std::mem::take(&mut row.secret_ct),
         &secret,
         body.grace_period_secs,

@@ -20,29 +20,12 @@ mod runs;
 pub mod secrets;
 mod tokens;
 
-use std::sync::Arc;
-
 use actix_web::web;
 
-use crate::config::Settings;
-use crate::crypto::MasterKey;
-use crate::store::Store;
-
+/// The old path of [`crate::app::AppState`], kept while other branches move to the new one.
+pub use crate::app::AppState;
 pub use auth::Auth;
 pub use openapi::{no_such_route, ApiDoc};
-
-/// What every handler can reach.
-pub struct AppState {
-    pub store: Arc<dyn Store>,
-    pub key: Arc<MasterKey>,
-    pub settings: Arc<Settings>,
-    /// Tells workers that runs were enqueued.
-    pub wake: crate::worker::Wake,
-    /// This process's Prometheus metrics.
-    pub metrics: Arc<crate::metrics::Metrics>,
-    /// Runs being followed live (`GET /runs/{run}/logs?follow=true`).
-    pub live: run_stream::LiveRuns,
-}
 
 /// Registers the API routes, health endpoints, the OpenAPI document and Swagger UI.
 pub fn configure(cfg: &mut web::ServiceConfig) {

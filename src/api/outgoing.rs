@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 
 use super::pipelines::{hook_variable_names, load as load_pipeline, parse_spec};
 use super::{AppState, Auth};
-use crate::crypto::{last4, mask, MasterKey};
+use crate::crypto::{last4, mask, MasterKey, SealContext};
 use crate::domain::check_name;
 use crate::domain::ids::{new_id, IdKind};
 use crate::domain::role::Role;
@@ -23,10 +23,9 @@ mod forms;
 use crate::domain::time::{now_ms, rfc3339};
 use crate::domain::FieldError;
 use crate::error::ApiError;
-use crate::ingest::signature::Provider;
 use crate::net_guard::TargetGuard;
 use crate::notify::render::{DEFAULT_TRIGGERS, EVENTS, TEMPLATE_NAMES};
-use crate::notify::secret_context;
+use crate::signature::Provider;
 use crate::store::{OutgoingEventRow, OutgoingHookRow};
 pub use forms::replace;
 
@@ -418,7 +417,10 @@ impl OutgoingIn {
     ) -> OutgoingHookRow {
         let id = new_id(IdKind::OutgoingHook);
         OutgoingHookRow {
-            secret_ct: key.seal(&secret_context(&id), secret.expose_secret().as_bytes()),
+            secret_ct: key.seal(
+                &SealContext::OutgoingHook(&id),
+                secret.expose_secret().as_bytes(),
+            ),
             secret_last4: last4(secret.expose_secret()),
             id,
             pipeline_id: pipeline_id.to_string(),
@@ -598,7 +600,7 @@ pub async fn rotate(
     let now = now_ms();
     let rotated = crate::crypto::rotate(
         &state.key,
-        &secret_context(&row.id),
+        &SealContext::OutgoingHook(&row.id),
         std::mem::take(&mut row.secret_ct),
         &secret,
         grace_secs,

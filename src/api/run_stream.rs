@@ -12,8 +12,8 @@
 //! skips to the latest state instead of queueing events. Each event's id is the follower's
 //! position (`attempt.step.offset.status`); a reconnect with `Last-Event-ID` resumes after it.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::web::Bytes;
@@ -21,156 +21,15 @@ use actix_web::{HttpRequest, HttpResponse};
 use serde_json::json;
 use tokio::sync::watch;
 
-use super::runs::is_final;
 use crate::error::ApiError;
-use crate::store::{RunProgress, Store};
+use crate::store::Store;
 
-/// How often a followed run's progress is read.
-pub const POLL: Duration = Duration::from_millis(250);
+pub use crate::live_runs::{Feed, LiveRuns};
+
 /// A comment line this often keeps proxies from closing a quiet stream.
 const KEEPALIVE: Duration = Duration::from_secs(15);
 /// Most bytes of log text in one `log` event.
 const CHUNK: usize = 32 * 1024;
-
-/// The runs this process follows, each with its one poller.
-#[derive(Clone, Default)]
-pub struct LiveRuns {
-    feeds: Arc<Mutex<HashMap<String, watch::Sender<Arc<Feed>>>>>,
-}
-
-/// What a poller knows of a run.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Feed {
-    pub status: String,
-    pub reason: Option<String>,
-    pub attempt: i64,
-    pub steps: Vec<StepFeed>,
-    /// The run was deleted.
-    pub gone: bool,
-}
-
-/// A step as followers see it: its stored log so far.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StepFeed {
-    pub idx: i64,
-    pub name: String,
-    pub status: String,
-    pub exit_code: Option<i64>,
-    pub text: Arc<str>,
-    /// `text`'s length in characters (how the databases count).
-    pub chars: i64,
-}
-
-impl Feed {
-    fn is_final(&self) -> bool {
-        self.gone || is_final(&self.status)
-    }
-}
-
-impl LiveRuns {
-    fn feeds(&self) -> std::sync::MutexGuard<'_, HashMap<String, watch::Sender<Arc<Feed>>>> {
-        self.feeds.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Follows `run_id`: joins its poller, starting one when none runs.
-    pub fn subscribe(&self, store: Arc<dyn Store>, run_id: &str) -> watch::Receiver<Arc<Feed>> {
-        let mut feeds = self.feeds();
-        if let Some(tx) = feeds.get(run_id) {
-            return tx.subscribe();
-        }
-        let (tx, rx) = watch::channel(Arc::new(Feed::default()));
-        feeds.insert(run_id.to_string(), tx.clone());
-        tokio::spawn(poll(store, run_id.to_string(), tx, self.clone()));
-        rx
-    }
-
-    /// Ends `tx`'s poller if it is final or nobody follows; under the lock that `subscribe`
-    /// takes, so no follower can join a poller that is going away.
-    fn leave(&self, run_id: &str, tx: &watch::Sender<Arc<Feed>>, is_final: bool) -> bool {
-        let mut feeds = self.feeds();
-        if is_final || tx.receiver_count() == 0 {
-            if feeds.get(run_id).is_some_and(|t| t.same_channel(tx)) {
-                feeds.remove(run_id);
-            }
-            return true;
-        }
-        false
-    }
-}
-
-async fn poll(store: Arc<dyn Store>, run_id: String, tx: watch::Sender<Arc<Feed>>, live: LiveRuns) {
-    let mut feed = Feed::default();
-    loop {
-        match store.run_progress(&run_id).await {
-            Ok(Some(progress)) => {
-                if update(store.as_ref(), &run_id, &mut feed, progress).await {
-                    tx.send_replace(Arc::new(feed.clone()));
-                }
-            }
-            Ok(None) => {
-                feed.gone = true;
-                tx.send_replace(Arc::new(feed.clone()));
-            }
-            Err(e) => {
-                tracing::debug!(run_id = %run_id, error = %crate::telemetry::chain(&e), "reading a followed run failed; retrying")
-            }
-        }
-        if live.leave(&run_id, &tx, feed.is_final()) {
-            return;
-        }
-        tokio::time::sleep(POLL).await;
-        if live.leave(&run_id, &tx, false) {
-            return;
-        }
-    }
-}
-
-/// Folds a fresh progress read into `feed`, reading only the new tails of logs that grew.
-/// Returns whether anything changed.
-async fn update(store: &dyn Store, run_id: &str, feed: &mut Feed, p: RunProgress) -> bool {
-    let mut steps = Vec::with_capacity(p.steps.len());
-    for s in p.steps {
-        let prev = feed.steps.iter().find(|f| f.idx == s.idx);
-        let (text, chars) = match prev {
-            Some(f) if f.chars == s.log_chars => (f.text.clone(), f.chars),
-            Some(f) if f.chars < s.log_chars => {
-                match store.step_log_tail(run_id, s.idx, f.chars).await {
-                    Ok(Some(tail)) => (
-                        Arc::from(format!("{}{tail}", f.text)),
-                        f.chars + tail.chars().count() as i64,
-                    ),
-                    _ => (f.text.clone(), f.chars),
-                }
-            }
-            // New, or shorter (a new attempt rewrote it): read it whole.
-            _ => match store.step_log_tail(run_id, s.idx, 0).await {
-                Ok(Some(all)) => {
-                    let n = all.chars().count() as i64;
-                    (Arc::from(all), n)
-                }
-                _ => (Arc::from(""), 0),
-            },
-        };
-        steps.push(StepFeed {
-            idx: s.idx,
-            name: s.name,
-            status: s.status,
-            exit_code: s.exit_code,
-            text,
-            chars,
-        });
-    }
-    let next = Feed {
-        status: p.status,
-        reason: p.reason,
-        attempt: p.attempt,
-        steps,
-        gone: false,
-    };
-    let changed = next != *feed;
-    *feed = next;
-    changed
-}
 
 /// Where a follower is: everything before step `idx` was sent, `offset` bytes of step `idx`'s
 /// log, and its status `status` (empty: none yet). Written as the SSE event id.

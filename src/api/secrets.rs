@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use super::pipelines::load;
 use super::{AppState, Auth};
-use crate::crypto::{last4, mask, MasterKey};
+use crate::crypto::{last4, mask, MasterKey, SealContext};
 use crate::domain::role::Role;
 use crate::domain::time::{now_ms, rfc3339};
 use crate::domain::FieldError;
@@ -46,11 +46,6 @@ impl From<SecretRow> for SecretOut {
     }
 }
 
-/// The context a pipeline secret is sealed under.
-pub fn secret_context(pipeline_id: &str, name: &str) -> String {
-    format!("pipeline:{pipeline_id}:secret:{name}")
-}
-
 /// Checks a secret's name and value by the API's rules: fields `name` and `value`.
 pub fn check_secret(name: &str, value: &str) -> Vec<FieldError> {
     let mut errors = Vec::new();
@@ -73,7 +68,10 @@ pub fn check_secret(name: &str, value: &str) -> Vec<FieldError> {
 /// A pipeline secret row with `plain` sealed under its context.
 pub fn new_row(key: &MasterKey, pipeline_id: &str, name: &str, plain: &str, now: i64) -> SecretRow {
     SecretRow {
-        ciphertext: key.seal(&secret_context(pipeline_id, name), plain.as_bytes()),
+        ciphertext: key.seal(
+            &SealContext::PipelineSecret(pipeline_id, name),
+            plain.as_bytes(),
+        ),
         last4: last4(plain),
         pipeline_id: pipeline_id.to_string(),
         name: name.to_string(),

@@ -9,11 +9,11 @@ use serde_json::Value;
 use super::document::{prefixed, DesiredPipeline};
 use super::plan::{changed_keys, same_secret, Acc};
 use super::report::{Action, Change, ShownSecret};
-use crate::api::hooks::{generate_secret, hook_secret_context, hook_url, HookDraft};
+use crate::api::hooks::{generate_secret, hook_url, HookDraft};
 use crate::api::outgoing::{
     generate_secret as generate_outgoing_secret, template_names, validate, OutgoingIn,
 };
-use crate::crypto::last4;
+use crate::crypto::{last4, SealContext};
 use crate::domain::hook::HookConfig;
 use crate::domain::FieldError;
 use crate::store::{HookRow, OutgoingHookRow};
@@ -160,7 +160,7 @@ pub fn plan_incoming(
                 row.config = serde_json::to_string(&draft.config).unwrap_or_default();
                 c.secret = Some("(unchanged)");
                 if let Some(s) = &draft.secret {
-                    let context = hook_secret_context(&old.id);
+                    let context = SealContext::IncomingHook(&old.id);
                     if !same_secret(key, &context, &old.secret_ct, s.expose_secret()) {
                         c.secret = Some("(changed)");
                         c.fields.push("secret".into());

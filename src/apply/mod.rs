@@ -14,7 +14,8 @@ pub mod schema;
 
 use serde_json::Value;
 
-use crate::api::{AppState, Auth};
+use crate::api::Auth;
+use crate::app::AppState;
 use crate::domain::role::Role;
 use crate::error::ApiError;
 use crate::store::apply::{ApplyCommit, ProjectState};

@@ -10,8 +10,8 @@ use serde_json::Value;
 use super::document::{prefixed, Desired, DesiredPipeline};
 use super::hooks::{plan_incoming, plan_outgoing, Siblings};
 use super::report::{Action, Change, ProjectPlan, ShownSecret};
-use crate::api::secrets::{check_secret, new_row as new_secret_row, secret_context};
-use crate::crypto::{ct_eq, secret_digest, MasterKey};
+use crate::api::secrets::{check_secret, new_row as new_secret_row};
+use crate::crypto::{ct_eq, secret_digest, MasterKey, SealContext};
 use crate::domain::ids::{new_id, IdKind};
 use crate::domain::pipeline::PipelineSpec;
 use crate::domain::FieldError;
@@ -262,7 +262,7 @@ fn plan_definition(
 
 /// Whether `plain` is the secret sealed in `sealed` under `context`, compared by their keyed
 /// digests (a wrong key or altered data counts as different).
-pub fn same_secret(key: &MasterKey, context: &str, sealed: &[u8], plain: &str) -> bool {
+pub fn same_secret(key: &MasterKey, context: &SealContext<'_>, sealed: &[u8], plain: &str) -> bool {
     key.open(context, sealed).is_ok_and(|stored| {
         ct_eq(
             &secret_digest(key, stored.expose_secret()),
@@ -309,7 +309,7 @@ fn plan_secrets(
                     .push(secret_object_id(pipeline_id, name));
             }
             Some(row) => {
-                let context = secret_context(pipeline_id, name);
+                let context = SealContext::PipelineSecret(pipeline_id, name);
                 if same_secret(acc.cx.key, &context, &row.ciphertext, plain) {
                     c.action = Action::Unchanged;
                     c.secret = Some("(unchanged)");
@@ -361,10 +361,25 @@ mod tests {
     #[test]
     fn secrets_are_compared_by_their_digest_under_the_master_key() {
         let key = MasterKey::generate();
-        let sealed = key.seal("ctx", b"s3cret");
-        assert!(same_secret(&key, "ctx", &sealed, "s3cret"));
-        assert!(!same_secret(&key, "ctx", &sealed, "s3cret2"));
-        assert!(!same_secret(&key, "other-ctx", &sealed, "s3cret"));
+        let sealed = key.seal(&SealContext::IncomingHook("hk_1"), b"s3cret");
+        assert!(same_secret(
+            &key,
+            &SealContext::IncomingHook("hk_1"),
+            &sealed,
+            "s3cret"
+        ));
+        assert!(!same_secret(
+            &key,
+            &SealContext::IncomingHook("hk_1"),
+            &sealed,
+            "s3cret2"
+        ));
+        assert!(!same_secret(
+            &key,
+            &SealContext::IncomingHook("hk_2"),
+            &sealed,
+            "s3cret"
+        ));
         // The digest is keyed: another master key gives another digest for the same secret.
         let other = MasterKey::generate();
         assert_ne!(

@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Context};
 
-use crate::ingest::signature::{sign, Provider, VerifyConfig};
+use crate::signature::{sign, Provider, VerifyConfig};
 
 /// The headers `provider` would send with `body`: signed with `secret`, or, when it is `None`,
 /// the same headers without the ones that carry a signature or a secret.

@@ -5,7 +5,7 @@ use anyhow::{bail, Context};
 use serde_json::{json, Map, Value};
 
 use super::send::provider_headers;
-use crate::ingest::signature::Provider;
+use crate::signature::Provider;
 
 /// What `test-hook` was asked.
 pub(super) struct TestHook<'a> {

@@ -9,7 +9,7 @@ use super::variable::{
     compile_variables, CompiledVariables, Keep, VariableSpec, BUILTIN_VARIABLES,
 };
 use super::FieldError;
-use crate::ingest::signature::{Algorithm, Provider, VerifyConfig};
+use crate::signature::{Algorithm, Provider, VerifyConfig};
 
 /// Longest timestamp tolerance a hook may set: one day.
 const MAX_TOLERANCE_SECS: u64 = 86_400;
@@ -62,7 +62,7 @@ impl Default for HookConfig {
         Self {
             requires_secret: true,
             secret_algorithm: "sha256".into(),
-            secret_header_name: crate::ingest::signature::DEFAULT_GENERIC_HEADER.into(),
+            secret_header_name: crate::signature::DEFAULT_GENERIC_HEADER.into(),
             action_type: "deploy".into(),
             settings: HookSettings::default(),
             tolerance_secs: None,

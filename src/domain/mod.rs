@@ -9,6 +9,7 @@ pub mod key;
 pub mod outgoing_forms;
 pub mod pipeline;
 pub mod role;
+pub mod run;
 pub mod run_status;
 pub mod template;
 pub mod time;

@@ -16,7 +16,7 @@ use tracing::Instrument;
 
 use crate::metrics::Metrics;
 use crate::store::{IngestResult, IngestWrite, Store, StoreError};
-use crate::worker::Wake;
+use crate::wake::Wake;
 
 /// Most writes in one transaction.
 const MAX_BATCH: usize = 256;

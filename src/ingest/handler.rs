@@ -15,7 +15,7 @@ use super::evaluate::{evaluate, Outcome};
 use super::hooks::{HookCache, LoadedHook};
 use super::record::{new_delivery, MinuteBudget};
 use super::signature::verify;
-use crate::api::AppState;
+use crate::app::AppState;
 use crate::domain::ids::{new_id, IdKind};
 use crate::domain::pipeline::RunLimit;
 use crate::domain::time::now_ms;

@@ -18,8 +18,7 @@ use std::time::{Duration, Instant};
 use secrecy::SecretString;
 use serde_json::{Map, Value};
 
-use crate::api::hooks::hook_secret_context;
-use crate::crypto::MasterKey;
+use crate::crypto::{MasterKey, SealContext};
 use crate::domain::hook::{CompiledHook, HookConfig};
 use crate::domain::ids::{looks_like, IdKind};
 use crate::domain::pipeline::{Concurrency, PipelineSpec};
@@ -164,7 +163,7 @@ fn load(row: IngestHookRow, source: Source, key: &MasterKey) -> Result<LoadedHoo
     })?;
     let pipeline: PipelineSpec =
         serde_json::from_str(&row.pipeline_spec).map_err(|e| internal(e.into()))?;
-    let context = hook_secret_context(&h.id);
+    let context = SealContext::IncomingHook(&h.id);
     let secret = key
         .open(&context, &h.secret_ct)
         .map_err(|e| internal(e.into()))?;

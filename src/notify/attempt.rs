@@ -7,7 +7,8 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
 
-use super::{deliver, email, render, secret_context, NotifyContext};
+use super::{deliver, email, render, NotifyContext};
+use crate::crypto::SealContext;
 use crate::domain::template;
 use crate::store::{OutgoingEventRow, OutgoingHookRow};
 
@@ -42,7 +43,7 @@ async fn headers(
             .map_err(|e| format!("could not read the pipeline's secrets: {e}"))?;
         let mut secrets = Map::new();
         for row in rows {
-            let ctx_name = crate::api::secrets::secret_context(&hook.pipeline_id, &row.name);
+            let ctx_name = SealContext::PipelineSecret(&hook.pipeline_id, &row.name);
             if let Ok(value) = ctx.key.open(&ctx_name, &row.ciphertext) {
                 redact.push(value.expose_secret().to_string());
                 secrets.insert(
@@ -120,7 +121,9 @@ pub async fn send(
     };
     // During a rotation's grace period, sign with the previous secret as well.
     let previous = match (&hook.prev_secret_ct, hook.prev_secret_expires_at) {
-        (Some(ct), Some(until)) if until > at => ctx.key.open(&secret_context(&hook.id), ct).ok(),
+        (Some(ct), Some(until)) if until > at => {
+            ctx.key.open(&SealContext::OutgoingHook(&hook.id), ct).ok()
+        }
         _ => None,
     };
     let signed = deliver::signature_headers_rotating(

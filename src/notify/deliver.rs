@@ -4,8 +4,8 @@ use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, USER_AGENT};
 
-use crate::ingest::signature::{sign, Provider, VerifyConfig};
 use crate::net_guard::{refusal_in, TargetGuard};
+use crate::signature::{sign, Provider, VerifyConfig};
 use crate::store::EventNext;
 
 /// How an attempt went. `error` never holds the URL (a Slack URL is itself a secret) nor a
@@ -195,7 +195,7 @@ pub fn decide(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest::signature::verify;
+    use crate::signature::verify;
 
     fn outcome(code: Option<u16>) -> Outcome {
         Outcome {

@@ -29,7 +29,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
-use crate::crypto::MasterKey;
+use crate::crypto::{MasterKey, SealContext};
 use crate::net_guard::TargetGuard;
 use crate::store::{EventNext, OutgoingAttemptRow, OutgoingEventRow, Store};
 
@@ -43,11 +43,6 @@ const LEASE_MS: i64 = 90_000;
 const ALERTS_EVERY: Duration = Duration::from_secs(5);
 /// Requests in flight at once per process.
 const CONCURRENCY: usize = 16;
-
-/// The context an outgoing hook's secret is sealed under.
-pub fn secret_context(hook_id: &str) -> String {
-    format!("outgoing:{hook_id}:secret")
-}
 
 /// Where time comes from, so that delivery decisions can be tested with a given `now`.
 pub trait Clock: Send + Sync + 'static {
@@ -200,7 +195,10 @@ pub async fn process(ctx: &NotifyContext, event: OutgoingEventRow) {
     if !hook.is_active {
         return fail("the outgoing hook is inactive").await;
     }
-    let Ok(secret) = ctx.key.open(&secret_context(&hook.id), &hook.secret_ct) else {
+    let Ok(secret) = ctx
+        .key
+        .open(&SealContext::OutgoingHook(&hook.id), &hook.secret_ct)
+    else {
         return fail("the hook's secret cannot be opened with this master key").await;
     };
     let attempt_no = event.attempts + 1;

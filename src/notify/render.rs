@@ -5,36 +5,9 @@ use serde_json::{json, Map, Value};
 
 use crate::domain::template::{self, TemplateError};
 use crate::domain::time::rfc3339;
-use crate::store::{ApprovalRow, OutgoingEventRow, OutgoingHookRow, RunRow};
+use crate::store::{OutgoingEventRow, OutgoingHookRow};
 
-/// The events a hook that names no triggers gets: a run's life, as before approvals existed.
-pub const DEFAULT_TRIGGERS: &[&str] = &[
-    "run.queued",
-    "run.started",
-    "run.succeeded",
-    "run.failed",
-    "run.cancelled",
-    "run.timed_out",
-    "run.superseded",
-];
-
-/// Every event an outgoing hook may subscribe to.
-pub const EVENTS: &[&str] = &[
-    "run.queued",
-    "run.started",
-    "run.succeeded",
-    "run.failed",
-    "run.cancelled",
-    "run.timed_out",
-    "run.superseded",
-    "run.approval_requested",
-    "run.rejected",
-    "pipeline.created",
-    "pipeline.updated",
-    "pipeline.deleted",
-    "delivery.rejected",
-    "delivery.ignored",
-];
+pub use crate::domain::run::{DEFAULT_TRIGGERS, EVENTS};
 
 /// The names every outgoing template may use, besides the pipeline's variables.
 pub const TEMPLATE_NAMES: &[&str] = &[
@@ -61,61 +34,6 @@ pub const HUMANITEC_ALIASES: &[&str] = &["app_id", "env_id", "name", "deploy_id"
 
 /// The Slack text when a hook gives none.
 pub const DEFAULT_SLACK_TEXT: &str = "${pipeline_name} run ${run_id}: ${status}";
-
-/// A run's events reach a hook in this order: queued, started, then the final one.
-pub fn event_ordinal(event: &str) -> i64 {
-    match event {
-        "run.queued" | "pipeline.created" => 0,
-        "run.started" | "run.approval_requested" | "pipeline.updated" => 1,
-        _ => 2,
-    }
-}
-
-/// The run as it is at the event, stored with the event (JSON text).
-pub fn snapshot(run: &RunRow, pipeline_name: &str, project_name: &str) -> String {
-    snapshot_value(run, pipeline_name, project_name).to_string()
-}
-
-/// [`snapshot`] with the run's approval: who asked what, and who decided, when, with which comment.
-pub fn snapshot_with_approval(
-    run: &RunRow,
-    pipeline_name: &str,
-    project_name: &str,
-    approval: &ApprovalRow,
-) -> String {
-    let mut snap = snapshot_value(run, pipeline_name, project_name);
-    snap["approval"] = json!({
-        "step": approval.step_name,
-        "message": approval.message,
-        "approvers": approval.approvers(),
-        "requested_at": rfc3339(approval.requested_at),
-        "expires_at": rfc3339(approval.deadline),
-        "decision": approval.decision,
-        "decided_by": approval.decided_by,
-        "decided_at": approval.decided_at.map(rfc3339),
-        "comment": approval.comment,
-    });
-    snap.to_string()
-}
-
-fn snapshot_value(run: &RunRow, pipeline_name: &str, project_name: &str) -> Value {
-    let variables: Value =
-        serde_json::from_str(&run.variables).unwrap_or_else(|_| Value::Object(Map::new()));
-    json!({
-        "run_id": run.id,
-        "status": run.status,
-        "reason": run.reason,
-        "variables": variables,
-        "triggered_by": run.triggered_by,
-        "created_at": run.created_at,
-        "started_at": run.started_at,
-        "finished_at": run.finished_at,
-        "pipeline_id": run.pipeline_id,
-        "pipeline_name": pipeline_name,
-        "project_id": run.project_id,
-        "project_name": project_name,
-    })
-}
 
 fn time_or_null(v: &Value) -> Value {
     v.as_i64()
@@ -326,6 +244,7 @@ pub fn body(hook: &OutgoingHookRow, event: &OutgoingEventRow) -> Result<Value, S
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::RunRow;
 
     fn run() -> RunRow {
         RunRow {
@@ -360,7 +279,7 @@ mod tests {
             event: "run.succeeded".into(),
             ordinal: 2,
             occurred_at: 1_700_000_002_000,
-            snapshot: snapshot(&run(), "deploy-api", "acme"),
+            snapshot: run().snapshot("deploy-api", "acme").to_json(),
             status: "pending".into(),
             attempts: 0,
             next_attempt_at: 0,

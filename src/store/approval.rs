@@ -27,6 +27,21 @@ impl ApprovalRow {
     pub fn approvers(&self) -> Vec<String> {
         serde_json::from_str(&self.approvers).unwrap_or_default()
     }
+
+    /// The approval as an event's snapshot shows it.
+    pub fn snapshot(&self) -> crate::domain::run::ApprovalSnapshot<'_> {
+        crate::domain::run::ApprovalSnapshot {
+            step: &self.step_name,
+            message: self.message.as_deref(),
+            approvers: self.approvers(),
+            requested_at: self.requested_at,
+            deadline: self.deadline,
+            decision: self.decision.as_deref(),
+            decided_by: self.decided_by.as_deref(),
+            decided_at: self.decided_at,
+            comment: self.comment.as_deref(),
+        }
+    }
 }
 
 /// A decision to record.
@@ -226,7 +241,8 @@ macro_rules! approval_events {
             event,
             $now,
             |run: &RunRow, pipeline: &str, project: &str| {
-                $crate::notify::render::snapshot_with_approval(run, pipeline, project, approval)
+                run.snapshot(pipeline, project)
+                    .with_approval(&approval.snapshot())
             }
         );
     }};

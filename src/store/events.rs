@@ -68,7 +68,7 @@ macro_rules! insert_event {
         .bind($hook_id)
         .bind($subject_id)
         .bind($event)
-        .bind($crate::notify::render::event_ordinal($event))
+        .bind($crate::domain::run::event_ordinal($event))
         .bind($now)
         .bind($snapshot)
         .execute(&mut *$tx)

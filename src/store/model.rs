@@ -91,6 +91,30 @@ pub struct RunRow {
     pub concurrency_max: Option<i64>,
 }
 
+impl RunRow {
+    /// The run as an event's snapshot shows it, under its pipeline's and project's names.
+    pub fn snapshot<'a>(
+        &'a self,
+        pipeline_name: &'a str,
+        project_name: &'a str,
+    ) -> crate::domain::run::RunSnapshot<'a> {
+        crate::domain::run::RunSnapshot {
+            run_id: &self.id,
+            status: &self.status,
+            reason: self.reason.as_deref(),
+            variables: &self.variables,
+            triggered_by: &self.triggered_by,
+            created_at: self.created_at,
+            started_at: self.started_at,
+            finished_at: self.finished_at,
+            pipeline_id: &self.pipeline_id,
+            pipeline_name,
+            project_id: &self.project_id,
+            project_name,
+        }
+    }
+}
+
 /// One step of a run, with its log.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct StepRow {

@@ -60,7 +60,7 @@ macro_rules! subscribed_hooks {
 macro_rules! insert_events {
     ($tx:ident, $hooks:expr, $run:expr, $event:expr, $now:expr) => {
         insert_events!($tx, $hooks, $run, $event, $now, |run: &RunRow, pipeline: &str, project: &str| {
-            $crate::notify::render::snapshot(run, pipeline, project)
+            run.snapshot(pipeline, project).to_json()
         })
     };
     ($tx:ident, $hooks:expr, $run:expr, $event:expr, $now:expr, $snapshot:expr) => {{
@@ -76,7 +76,7 @@ macro_rules! insert_events {
             .bind(hook_id)
             .bind(&run.id)
             .bind(event)
-            .bind($crate::notify::render::event_ordinal(event))
+            .bind($crate::domain::run::event_ordinal(event))
             .bind(now)
             .bind(($snapshot)(run, pipeline_name, project_name))
             .execute(&mut *$tx)

@@ -12,7 +12,7 @@ use tracing::Instrument;
 use super::control::{heartbeat, Control, Stop};
 use super::lease::{while_held, GaveUp, LeaseClock};
 use super::WorkerContext;
-use crate::api::secrets::secret_context;
+use crate::crypto::SealContext;
 use crate::domain::pipeline::{PipelineSpec, Step};
 use crate::domain::run_status::RunStatus;
 use crate::domain::template;
@@ -212,10 +212,10 @@ async fn steps(flight: &Flight<'_>) -> (&'static str, Option<String>) {
     };
     let mut secrets = Map::new();
     for row in rows {
-        match ctx
-            .key
-            .open(&secret_context(&pipeline.id, &row.name), &row.ciphertext)
-        {
+        match ctx.key.open(
+            &SealContext::PipelineSecret(&pipeline.id, &row.name),
+            &row.ciphertext,
+        ) {
             Ok(value) => {
                 secrets.insert(
                     format!("secrets.{}", row.name),

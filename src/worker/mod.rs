@@ -20,7 +20,7 @@ mod live_log;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -34,28 +34,7 @@ use crate::store::Store;
 /// Fallback poll when no wake-up arrives.
 const POLL: Duration = Duration::from_secs(1);
 
-/// Wakes workers when runs may be ready: locally at once, other processes via the store.
-#[derive(Clone)]
-pub struct Wake {
-    local: Arc<Notify>,
-    store: Arc<dyn Store>,
-}
-
-impl Wake {
-    pub fn new(store: Arc<dyn Store>) -> Self {
-        let local = Arc::new(Notify::new());
-        store.listen_runs(local.clone());
-        Self { local, store }
-    }
-
-    /// Runs were committed or a concurrency slot was freed.
-    pub async fn runs_ready(&self) {
-        self.local.notify_one();
-        if let Err(e) = self.store.announce_runs().await {
-            tracing::debug!(error = %crate::telemetry::chain(&e), "could not announce runs to other processes");
-        }
-    }
-}
+pub use crate::wake::Wake;
 
 /// What every run execution needs.
 pub(crate) struct WorkerContext {
@@ -159,7 +138,7 @@ async fn claim_loop(
             Ok(None) => {
                 drop(permit);
                 tokio::select! {
-                    _ = ctx.wake.local.notified() => {}
+                    _ = ctx.wake.notified() => {}
                     _ = tokio::time::sleep(POLL) => {}
                     _ = stop.cancelled() => break,
                 }

@@ -1,7 +1,7 @@
 //! The request log, run reads and replay, through the real routes.
 
 use hookgate::domain::time::now_ms;
-use hookgate::ingest::signature::{sign, Provider, VerifyConfig};
+use hookgate::signature::{sign, Provider, VerifyConfig};
 use reqwest::Method;
 use serde_json::{json, Value};
 

@@ -172,7 +172,7 @@ async fn variables_the_hook_leaves_unset_are_warned_about_and_required_ones_refu
     );
     let hook = Hook {
         id: b["id"].as_str().unwrap().into(),
-        provider: hookgate::ingest::signature::Provider::Gitea,
+        provider: hookgate::signature::Provider::Gitea,
         secret: b["secret"].as_str().unwrap().into(),
         pipeline_id: pl.clone(),
     };

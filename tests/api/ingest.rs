@@ -1,6 +1,6 @@
 //! `POST /hooks/{hk}`: signatures of every preset through the real route (SPEC §4).
 
-use hookgate::ingest::signature::Provider;
+use hookgate::signature::Provider;
 use serde_json::json;
 
 use crate::helpers::TestApp;

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use futures_util::future::join_all;
-use hookgate::ingest::signature::Provider;
+use hookgate::signature::Provider;
 use reqwest::Method;
 use serde_json::{json, Value};
 

@@ -3,7 +3,7 @@
 //! are reached) and at signed ones (sometimes correctly signed). Every answer is a 2xx or a
 //! 4xx, never a 5xx, and the server still answers `/healthz` afterwards. SQLite, one app.
 
-use hookgate::ingest::signature::Provider;
+use hookgate::signature::Provider;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, TestRunner};

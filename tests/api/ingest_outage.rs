@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use hookgate::ingest::signature::Provider;
+use hookgate::signature::Provider;
 use sqlx::{Executor, PgPool};
 
 use crate::helpers::{start_on, POSTGRES_ENV};

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use hookgate::ingest::signature::{sign, Provider, VerifyConfig};
+use hookgate::signature::{sign, Provider, VerifyConfig};
 use hookgate::store::DeliveryRow;
 use reqwest::header::HeaderMap;
 use serde_json::{json, Value};

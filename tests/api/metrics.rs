@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use hookgate::ingest::signature::Provider;
+use hookgate::signature::Provider;
 use prometheus_parse::{Scrape, Value as Sampled};
 use reqwest::Method;
 use serde_json::json;

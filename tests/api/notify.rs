@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hookgate::domain::time::now_ms;
-use hookgate::ingest::signature::{sign, verify, Provider, VerifyConfig};
+use hookgate::signature::{sign, verify, Provider, VerifyConfig};
 use hookgate::startup::Application;
 use reqwest::Method;
 use secrecy::ExposeSecret;

@@ -2,7 +2,7 @@
 //! answers its provider's first event the way the page says (GitHub's `ping` is `200 ignored`,
 //! never a 422 that would mark the new webhook as failing).
 
-use hookgate::ingest::signature::{sign, Provider, VerifyConfig};
+use hookgate::signature::{sign, Provider, VerifyConfig};
 use serde_json::{json, Value};
 
 use crate::helpers::TestApp;

@@ -22,7 +22,7 @@ use crate::helpers::{fresh_database, spawn_app, start_with, test_settings, Backe
 use crate::ingest_support::{random_id, simple_hook};
 use crate::outage_support::Proxy;
 use crate::runs::{manual, wait_final};
-use hookgate::ingest::signature::Provider;
+use hookgate::signature::Provider;
 
 /// Starts an app without touching its database; returns its address.
 async fn build_only(settings: hookgate::config::Settings) -> String {

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use hookgate::domain::time::now_ms;
-use hookgate::ingest::signature::{sign, Provider, VerifyConfig};
+use hookgate::signature::{sign, Provider, VerifyConfig};
 use reqwest::Method;
 use serde_json::{json, Value};
 

@@ -10,8 +10,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Map, Value};
 
 use super::{known_names, load, to_out, triggers_json, validate, OutgoingIn, RESERVED_HEADERS};
-use crate::api::{AppState, Auth};
-use crate::crypto::{last4, mask};
+use crate::api::Auth;
+use crate::app::AppState;
+use crate::crypto::{last4, mask, SealContext};
 use crate::domain::ids::{new_id, IdKind};
 use crate::domain::outgoing_forms::{self, Form};
 use crate::domain::role::Role;
@@ -19,9 +20,9 @@ use crate::domain::template;
 use crate::domain::time::now_ms;
 use crate::domain::FieldError;
 use crate::error::ApiError;
-use crate::ingest::signature::Provider;
 use crate::notify::render::{EVENTS, HUMANITEC_ALIASES};
-use crate::notify::{email, jinja, secret_context};
+use crate::notify::{email, jinja};
+use crate::signature::Provider;
 use crate::store::{OutgoingHookRow, PipelineRow};
 
 fn internal(e: impl Into<anyhow::Error>) -> ApiError {
@@ -77,17 +78,19 @@ fn build(
                 problem = Some(e);
                 String::new()
             });
-            let ct = state
-                .key
-                .seal(&secret_context(&id), supplied.expose_secret().as_bytes());
+            let ct = state.key.seal(
+                &SealContext::OutgoingHook(&id),
+                supplied.expose_secret().as_bytes(),
+            );
             (ct, l4, Some(supplied.clone()))
         }
         (None, Some(k)) => (k.secret_ct.clone(), k.secret_last4.clone(), None),
         (None, None) => {
             let s = SecretString::from(Provider::StandardWebhooks.generate_secret());
-            let ct = state
-                .key
-                .seal(&secret_context(&id), s.expose_secret().as_bytes());
+            let ct = state.key.seal(
+                &SealContext::OutgoingHook(&id),
+                s.expose_secret().as_bytes(),
+            );
             (ct, last4(s.expose_secret()), Some(s))
         }
     };

@@ -1,6 +1,7 @@
 use proptest::prelude::*;
 
 use super::*;
+use crate::live_runs::StepFeed;
 
 fn step(idx: i64, status: &str, text: &str) -> StepFeed {
     StepFeed {

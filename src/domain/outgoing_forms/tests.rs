@@ -1,7 +1,7 @@
 use serde_json::json;
 
 use super::*;
-use crate::notify::render::EVENTS;
+use crate::domain::run::EVENTS;
 
 /// Humanitec's documented body, with `${SCOPE}`/`${TYPE}`/`${URL}` filled in.
 fn humanitec() -> Value {

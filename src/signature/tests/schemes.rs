@@ -252,43 +252,43 @@ fn project_fixtures_verify_and_carry_their_body_fields() {
     let fixtures: [(Provider, &[u8]); 10] = [
         (
             Provider::Gitlab,
-            include_bytes!("../../../../fixtures/gitlab/push.json"),
+            include_bytes!("../../../fixtures/gitlab/push.json"),
         ),
         (
             Provider::Gitlab,
-            include_bytes!("../../../../fixtures/gitlab/merge_request.json"),
+            include_bytes!("../../../fixtures/gitlab/merge_request.json"),
         ),
         (
             Provider::Bitbucket,
-            include_bytes!("../../../../fixtures/bitbucket/repo_push.json"),
+            include_bytes!("../../../fixtures/bitbucket/repo_push.json"),
         ),
         (
             Provider::Gitea,
-            include_bytes!("../../../../fixtures/gitea/push.json"),
+            include_bytes!("../../../fixtures/gitea/push.json"),
         ),
         (
             Provider::Stripe,
-            include_bytes!("../../../../fixtures/stripe/payment_intent.succeeded.json"),
+            include_bytes!("../../../fixtures/stripe/payment_intent.succeeded.json"),
         ),
         (
             Provider::Shopify,
-            include_bytes!("../../../../fixtures/shopify/orders_create.json"),
+            include_bytes!("../../../fixtures/shopify/orders_create.json"),
         ),
         (
             Provider::Slack,
-            include_bytes!("../../../../fixtures/slack/event_callback.json"),
+            include_bytes!("../../../fixtures/slack/event_callback.json"),
         ),
         (
             Provider::Paddle,
-            include_bytes!("../../../../fixtures/paddle/transaction.completed.json"),
+            include_bytes!("../../../fixtures/paddle/transaction.completed.json"),
         ),
         (
             Provider::StandardWebhooks,
-            include_bytes!("../../../../fixtures/standard-webhooks/invoice.paid.json"),
+            include_bytes!("../../../fixtures/standard-webhooks/invoice.paid.json"),
         ),
         (
             Provider::Generic,
-            include_bytes!("../../../../fixtures/generic/deploy.json"),
+            include_bytes!("../../../fixtures/generic/deploy.json"),
         ),
     ];
     for (p, body) in fixtures {
