@@ -17,9 +17,9 @@ use crate::domain::pipeline::{PipelineSpec, Step};
 use crate::domain::run_status::RunStatus;
 use crate::domain::template;
 use crate::domain::time::now_ms;
-use crate::runner::command::{run_command, CommandSpec, StepOutcome};
-use crate::runner::http::{run_http, HttpSpec};
-use crate::runner::step_log::StepLog;
+use crate::steps::command::{run_command, CommandSpec, StepOutcome};
+use crate::steps::http::{run_http, HttpSpec};
+use crate::steps::step_log::StepLog;
 use crate::store::{RunRow, StepRow};
 
 const COMMAND_TIMEOUT_SECS: u64 = 600;

@@ -54,7 +54,7 @@ impl LeaseClock {
     pub fn term_grace(&self) -> Duration {
         let margin = self.margin_ms();
         let ms = (margin - 1_000).max(margin / 2) as u64;
-        Duration::from_millis(ms).min(crate::runner::command::TERM_GRACE)
+        Duration::from_millis(ms).min(crate::steps::command::TERM_GRACE)
     }
 
     /// The time (Unix ms) after which the run is no longer ours to continue.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::runner::step_log::LiveLog;
+use crate::steps::step_log::LiveLog;
 use crate::store::{StepRow, Store};
 
 /// How often a running step's new output is stored.
