@@ -405,7 +405,7 @@ async fn bad_approval_steps_are_refused_at_save(app: TestApp) {
 /// The Mix flow: a run that waits for approval mails its approvers, who approve in the API.
 async fn mix_flow_mails_the_approvers(backend: crate::helpers::Backend) {
     let smtp = crate::smtp_sink::SmtpSink::start().await;
-    let Some(app) = crate::outgoing_seeds::app_with_smtp(backend, &smtp.url).await else {
+    let Some(app) = crate::outgoing::outgoing_seeds::app_with_smtp(backend, &smtp.url).await else {
         return;
     };
     let t = team(&app).await;

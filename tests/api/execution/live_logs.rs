@@ -14,8 +14,8 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::helpers::TestApp;
-use crate::metrics_snapshot::start_without_workers;
 use crate::on_both_backends;
+use crate::operations::metrics_snapshot::start_without_workers;
 
 on_both_backends!(
     a_run_streams_live_from_another_process,

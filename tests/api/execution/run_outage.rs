@@ -19,9 +19,9 @@ use std::time::Duration;
 use hookgate::domain::time::now_ms;
 use serde_json::{json, Value};
 
+use crate::execution::runs::wait_final;
 use crate::helpers::{Backend, TestApp};
 use crate::outage_support::OutageApp;
-use crate::runs::wait_final;
 
 /// The lease of the long outage: heartbeats every second, steps stopped 2 s before it ends.
 const LEASE_SECS: u32 = 10;
@@ -31,11 +31,11 @@ const LONG_LEASE_SECS: u32 = 30;
 
 async fn pipeline(app: &TestApp, retries: u32, steps: Value) -> String {
     let body = json!({ "name": "deploy", "retries": retries, "steps": steps });
-    crate::runs::pipeline(app, body).await
+    crate::execution::runs::pipeline(app, body).await
 }
 
 async fn manual_run(app: &TestApp, pl: &str) -> String {
-    crate::runs::manual(app, pl, json!({})).await
+    crate::execution::runs::manual(app, pl, json!({})).await
 }
 
 fn lines(path: &Path) -> Vec<String> {

@@ -221,7 +221,7 @@ async fn the_github_recipe_answers_its_ping_200_ignored(app: TestApp) {
         return;
     };
     let (pl, _) = pipeline(&app, readme_pipeline()).await;
-    let recipe = crate::provider_recipes::recipe("github");
+    let recipe = crate::receive::provider_recipes::recipe("github");
     let hook = create_hook(&app, &pl, recipe).await;
     let a = send_signed(&app, &hook, &ping, None, Some("ping")).await;
     assert_eq!(a.status, 200, "{a}");

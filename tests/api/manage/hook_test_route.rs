@@ -3,8 +3,8 @@
 use serde_json::{json, Value};
 
 use crate::helpers::TestApp;
-use crate::hook_rules::{pipeline, readme_pipeline, runs_of};
 use crate::ingest_support::{create_hook, fixture, send, send_signed};
+use crate::manage::hook_rules::{pipeline, readme_pipeline, runs_of};
 use crate::on_both_backends;
 
 on_both_backends!(the_test_route_shows_what_ingest_would_do_and_stores_nothing);

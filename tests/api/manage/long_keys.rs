@@ -5,12 +5,12 @@
 
 use serde_json::{json, Value};
 
+use crate::execution::runs::{manual, wait_final};
 use crate::helpers::TestApp;
 use crate::ingest_support::{assert_accepted, create_hook, random_id, send_signed};
-use crate::runs::{manual, wait_final};
 
 async fn keyed_pipeline(app: &TestApp) -> String {
-    crate::runs::pipeline(
+    crate::execution::runs::pipeline(
         app,
         json!({ "name": "keyed", "variables": [{ "name": "ref" }],
             "concurrency": { "key": "${ref}", "max": 1, "policy": "queue" },
@@ -94,7 +94,7 @@ async fn a_long_branch_name_is_accepted_by_ingest(app: TestApp) {
 
 /// A step printing a NUL: PostgreSQL's text refuses it, so the log could never be written.
 async fn a_step_log_with_a_nul_is_written(app: TestApp) {
-    let pl = crate::runs::pipeline(
+    let pl = crate::execution::runs::pipeline(
         &app,
         json!({ "name": "nul", "steps": [{ "name": "print", "action": "command",
             "program": "/usr/bin/printf", "args": ["a\\0b"] }] }),

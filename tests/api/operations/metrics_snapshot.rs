@@ -11,8 +11,8 @@ use secrecy::ExposeSecret;
 use serde_json::json;
 
 use crate::helpers::{fresh_database, test_settings, Backend, TestApp};
-use crate::metrics::{scrape, scrape_text, value};
 use crate::on_both_backends;
+use crate::operations::metrics::{scrape, scrape_text, value};
 
 on_both_backends!(queue_gauges_come_from_the_snapshot);
 

@@ -18,10 +18,10 @@ use reqwest::StatusCode;
 use serde_json::json;
 use tokio::task::JoinSet;
 
+use crate::execution::runs::{manual, wait_final};
 use crate::helpers::{fresh_database, spawn_app, start_with, test_settings, Backend};
 use crate::ingest_support::{random_id, simple_hook};
 use crate::outage_support::Proxy;
-use crate::runs::{manual, wait_final};
 use hookgate::signature::Provider;
 
 /// Starts an app without touching its database; returns its address.

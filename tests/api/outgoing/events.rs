@@ -100,7 +100,7 @@ async fn alert_setup(
     app: &TestApp,
     incoming: Value,
     mut outgoing: Value,
-) -> (String, crate::notify::Receiver) {
+) -> (String, crate::outgoing::notify::Receiver) {
     let project = app.project(&format!("p{}", rand::random::<u32>())).await;
     let pl = app.pipeline(&project, &app.admin_token, &[]).await;
     let (s, hook) = app

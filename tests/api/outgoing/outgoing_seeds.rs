@@ -12,7 +12,7 @@ use sha2::Sha256;
 
 use crate::approval_support::{create_outgoing, error_fields, receiver, start_run, wait_status};
 use crate::helpers::{fresh_database, test_settings, Backend, TestApp};
-use crate::notify::Hit;
+use crate::outgoing::notify::Hit;
 use crate::smtp_sink::SmtpSink;
 
 crate::on_both_backends!(

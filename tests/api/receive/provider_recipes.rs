@@ -21,7 +21,7 @@ type FirstEvent = (&'static str, Option<Vec<u8>>, Option<&'static str>, u16);
 /// The JSON body of the `curl` in the recipe of `provider` (the section headed
 /// "… — preset `provider`"), with its placeholder secret replaced by a test one.
 pub fn recipe(provider: &str) -> Value {
-    let page = include_str!("../../docs/providers.md");
+    let page = include_str!("../../../docs/providers.md");
     let heading = format!("preset `{provider}`");
     let section = page
         .split("\n## ")
@@ -122,7 +122,7 @@ async fn every_recipe_answers_its_providers_first_event(app: TestApp) {
 
 /// The "Coming from adnanh/webhook or Jenkins GWT" section of docs/providers.md.
 fn porting_section() -> &'static str {
-    let page = include_str!("../../docs/providers.md");
+    let page = include_str!("../../../docs/providers.md");
     let start = page
         .find("## Coming from adnanh/webhook or Jenkins GWT")
         .expect("the porting section");

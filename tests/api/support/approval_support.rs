@@ -7,11 +7,11 @@ use serde_json::{json, Value};
 
 use crate::helpers::TestApp;
 
-pub(crate) use crate::notify::Receiver;
+pub(crate) use crate::outgoing::notify::Receiver;
 
 /// A receiver on 127.0.0.1:0 that answers 200 to everything and keeps every request.
 pub(crate) async fn receiver() -> Receiver {
-    crate::notify::receiver(Vec::new(), false).await
+    crate::outgoing::notify::receiver(Vec::new(), false).await
 }
 
 /// Polls a run (bounded) until its status is `want`; returns it.
