@@ -17,6 +17,8 @@ pub mod schema;
 #[macro_use]
 pub(crate) mod shared;
 #[macro_use]
+mod ingest;
+#[macro_use]
 mod approval;
 #[macro_use]
 pub mod events;

@@ -83,6 +83,8 @@ fn listen_forever(pool: PgPool, channel: &'static str, on_event: impl Fn() + Sen
 
 impl_observe!(PgStore);
 
+impl_ingest!(PgStore, begin_write = "BEGIN");
+
 impl_store!(
     PgStore,
     begin_write = "BEGIN",

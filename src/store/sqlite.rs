@@ -71,6 +71,8 @@ impl SqliteStore {
 
 impl_observe!(SqliteStore);
 
+impl_ingest!(SqliteStore, begin_write = "BEGIN IMMEDIATE");
+
 impl_store!(
     SqliteStore,
     begin_write = "BEGIN IMMEDIATE",
