@@ -1,16 +1,17 @@
 use std::fmt;
 
-/// A storage failure, sorted by what the caller should do about it.
+/// A storage failure, sorted by what the caller should do about it. It displays its cause (a
+/// run's reason reads "database error: …no such table…"); `telemetry::chain` says it once.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// A unique constraint refused the write (for example a duplicate name).
     #[error("conflict: {0}")]
     Conflict(ConstraintName),
     /// The database cannot be reached now; try again later.
-    #[error("database unavailable")]
+    #[error("database unavailable: {0}")]
     Unavailable(#[source] sqlx::Error),
     /// Anything else.
-    #[error("database error")]
+    #[error("database error: {0}")]
     Other(#[source] sqlx::Error),
 }
 
@@ -79,6 +80,16 @@ fn sqlite_unavailable(code: Option<&str>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_store_error_displays_its_cause_and_the_chain_says_it_once() {
+        let e = StoreError::Other(sqlx::Error::RowNotFound);
+        let cause = sqlx::Error::RowNotFound.to_string();
+        assert_eq!(e.to_string(), format!("database error: {cause}"));
+        assert_eq!(crate::telemetry::chain(&e).to_string(), e.to_string());
+        let e = StoreError::Unavailable(sqlx::Error::PoolTimedOut);
+        assert!(e.to_string().starts_with("database unavailable: "));
+    }
 
     #[test]
     fn read_only_full_and_locked_sqlite_databases_are_unavailable() {

@@ -62,8 +62,8 @@ pub async fn migrate_or_wait(store: Arc<dyn Store>) -> anyhow::Result<()> {
     match store.migrate().await {
         Ok(()) => Ok(()),
         Err(e) if e.is_unavailable() && store.backend() == "postgres" => {
-            tracing::warn!(error = %e, cause = %error_chain(&e), "the database is unavailable; serving 503 until it returns");
-            store.schema().set_problem(format!("{e}"));
+            tracing::warn!(error = %crate::telemetry::chain(&e), "the database is unavailable; serving 503 until it returns");
+            store.schema().set_problem(problem(&e));
             tokio::spawn(async move {
                 let mut pause = Duration::from_secs(1);
                 loop {
@@ -75,9 +75,9 @@ pub async fn migrate_or_wait(store: Arc<dyn Store>) -> anyhow::Result<()> {
                         }
                         Err(e) => {
                             if !e.is_unavailable() {
-                                tracing::error!(error = %e, cause = %error_chain(&e), "migrating the database failed; will retry");
+                                tracing::error!(error = %crate::telemetry::chain(&e), "migrating the database failed; will retry");
                             }
-                            store.schema().set_problem(format!("{e}"));
+                            store.schema().set_problem(problem(&e));
                         }
                     }
                     pause = (pause * 2).min(MAX_PAUSE);
@@ -89,17 +89,15 @@ pub async fn migrate_or_wait(store: Arc<dyn Store>) -> anyhow::Result<()> {
     }
 }
 
-fn error_chain(e: &StoreError) -> String {
-    let mut out = String::new();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        out.push_str(&s.to_string());
-        source = s.source();
-        if source.is_some() {
-            out.push_str(": ");
-        }
+/// What readiness says while the schema waits: the kind of failure only, never the driver's
+/// text (the log has that, once).
+fn problem(e: &StoreError) -> String {
+    if e.is_unavailable() {
+        "database unavailable"
+    } else {
+        "database error"
     }
-    out
+    .to_string()
 }
 
 /// Maps a migration failure: one that could not reach the database is `Unavailable`.
