@@ -212,9 +212,14 @@ impl SealContext<'_> {
     }
 }
 
+/// A rotation's grace period longer than [`MAX_GRACE_SECS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("must be at most {MAX_GRACE_SECS}")]
+pub struct GraceTooLong;
+
 /// Rotates a hook secret: seals `new` under `context`, and keeps `current_ct` as the previous
 /// secret for `grace_secs` (default a day, at most 30 days; 0 drops it now). The one rule for
-/// incoming and outgoing hooks. `Err` names the bad grace period.
+/// incoming and outgoing hooks. `Err`: the grace period is too long.
 pub fn rotate(
     key: &MasterKey,
     context: &SealContext<'_>,
@@ -222,13 +227,10 @@ pub fn rotate(
     new: &SecretString,
     grace_secs: Option<u64>,
     now_ms: i64,
-) -> Result<Rotated, crate::domain::FieldError> {
+) -> Result<Rotated, GraceTooLong> {
     let grace = grace_secs.unwrap_or(DEFAULT_GRACE_SECS);
     if grace > MAX_GRACE_SECS {
-        return Err(crate::domain::FieldError::new(
-            "grace_period_secs",
-            format!("must be at most {MAX_GRACE_SECS}"),
-        ));
+        return Err(GraceTooLong);
     }
     let (prev_secret_ct, prev_secret_expires_at) = if grace > 0 {
         (Some(current_ct), Some(now_ms + grace as i64 * 1000))
@@ -288,10 +290,8 @@ mod tests {
         let r = rotate(&key, &C, old.clone(), &new, Some(0), 1_000).unwrap();
         assert_eq!((r.prev_secret_ct, r.prev_secret_expires_at), (None, None));
         assert_eq!(
-            rotate(&key, &C, old, &new, Some(MAX_GRACE_SECS + 1), 0)
-                .unwrap_err()
-                .field,
-            "grace_period_secs"
+            rotate(&key, &C, old, &new, Some(MAX_GRACE_SECS + 1), 0).unwrap_err(),
+            GraceTooLong
         );
     }
 

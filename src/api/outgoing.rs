@@ -606,7 +606,7 @@ pub async fn rotate(
         grace_secs,
         now,
     )
-    .map_err(|e| ApiError::validation(vec![e]))?;
+    .map_err(|e| ApiError::validation(vec![FieldError::new("grace_period_secs", e.to_string())]))?;
     row.secret_ct = rotated.secret_ct;
     row.secret_last4 = rotated.secret_last4;
     row.prev_secret_ct = rotated.prev_secret_ct;
