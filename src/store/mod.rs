@@ -145,7 +145,7 @@ pub trait Store: ApprovalStore + AlertStore + Send + Sync + 'static {
         &self,
         run_id: &str,
         attempt: i64,
-        status: &str,
+        status: crate::domain::run_status::RunStatus,
         reason: Option<&str>,
         now: i64,
     ) -> Result<bool, StoreError>;

@@ -567,7 +567,7 @@ macro_rules! impl_store {
             })
         }
 
-        async fn finish_run(&self, run_id: &str, attempt: i64, status: &str, reason: Option<&str>, now: i64) -> Result<bool, StoreError> {
+        async fn finish_run(&self, run_id: &str, attempt: i64, status: $crate::domain::run_status::RunStatus, reason: Option<&str>, now: i64) -> Result<bool, StoreError> {
             let mut tx = self.pool.begin_with($begin).await?;
             let finished: Option<RunRow> = sqlx::query_as(
                 "UPDATE runs SET status = $3, reason = $4, finished_at = $5, lease_expires_at = NULL \
@@ -575,13 +575,13 @@ macro_rules! impl_store {
             )
             .bind(run_id)
             .bind(attempt)
-            .bind(status)
+            .bind(status.as_str())
             .bind(reason)
             .bind(now)
             .fetch_optional(&mut *tx)
             .await?;
-            if let Some(run) = &finished {
-                enqueue_events!(tx, run, &format!("run.{status}"), now);
+            if let (Some(run), Some(event)) = (&finished, status.event()) {
+                enqueue_events!(tx, run, event, now);
             }
             tx.commit().await?;
             Ok(finished.is_some())

@@ -54,14 +54,14 @@ pub(super) async fn pause(
     idx: usize,
     step: &Step,
     vars: &Map<String, Value>,
-) -> (&'static str, Option<String>) {
+) -> (RunStatus, Option<String>) {
     // Secrets are refused in approval messages when the pipeline is saved.
     let message = match step.message.as_deref().map(|m| template::render(m, vars)) {
         None => None,
         Some(Ok(m)) => Some(m),
         Some(Err(e)) => {
             return (
-                RunStatus::Failed.as_str(),
+                RunStatus::Failed,
                 Some(format!(
                     "step {}: the message does not render: {e}",
                     step.name
@@ -102,14 +102,13 @@ pub(super) async fn pause(
     {
         Ok(true) => {
             tracing::info!(run_id = %run.id, step = %step.name, "run waits for approval");
-            (RunStatus::WaitingApproval.as_str(), None)
+            (RunStatus::WaitingApproval, None)
         }
-        Ok(false) | Err(GaveUp::LeaseOut) => (
-            RunStatus::Failed.as_str(),
-            Some("the run's lease was lost".into()),
-        ),
+        Ok(false) | Err(GaveUp::LeaseOut) => {
+            (RunStatus::Failed, Some("the run's lease was lost".into()))
+        }
         Err(e) => (
-            RunStatus::Failed.as_str(),
+            RunStatus::Failed,
             Some(format!("could not record the approval request: {e}")),
         ),
     }

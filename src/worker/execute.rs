@@ -63,7 +63,7 @@ pub(super) async fn run(ctx: &WorkerContext, run: RunRow) {
         control,
     };
     let (status, reason) = steps(&flight).await;
-    if status == RunStatus::WaitingApproval.as_str() {
+    if status == RunStatus::WaitingApproval {
         // The run left this worker: no lease, no slot, until a decision puts it back.
         heartbeat.abort();
         return;
@@ -76,15 +76,15 @@ pub(super) async fn run(ctx: &WorkerContext, run: RunRow) {
             ctx.metrics.lease_lost();
             Ok(false)
         }
-        (Some(Stop::HandBack), s) if s != "succeeded" => {
+        (Some(Stop::HandBack), s) if s != RunStatus::Succeeded => {
             while_held(&flight.lease, &run.id, "handing the run back", || {
                 ctx.store.requeue_run(&run.id, run.attempt)
             })
             .await
         }
-        (Some(Stop::Cancel), s) if s != "succeeded" => {
+        (Some(Stop::Cancel), s) if s != RunStatus::Succeeded => {
             flight
-                .record_end("cancelled", Some("cancelled on request"))
+                .record_end(RunStatus::Cancelled, Some("cancelled on request"))
                 .await
         }
         _ => flight.record_end(status, reason.as_deref()).await,
@@ -92,11 +92,15 @@ pub(super) async fn run(ctx: &WorkerContext, run: RunRow) {
     heartbeat.abort();
     match result {
         Ok(true) => match final_status(cause, status) {
-            "queued" => tracing::info!("run handed back to the queue"),
+            RunStatus::Queued => tracing::info!("run handed back to the queue"),
             status => {
-                tracing::info!(status, "run finished");
-                ctx.metrics
-                    .run_finished(&run.pipeline_id, status, Some(started), now_ms());
+                tracing::info!(status = status.as_str(), "run finished");
+                ctx.metrics.run_finished(
+                    &run.pipeline_id,
+                    status.as_str(),
+                    Some(started),
+                    now_ms(),
+                );
             }
         },
         Ok(false) => {}
@@ -108,10 +112,10 @@ pub(super) async fn run(ctx: &WorkerContext, run: RunRow) {
 }
 
 /// The status `run` recorded for an attempt that was not lost or handed back.
-fn final_status(cause: Option<Stop>, status: &'static str) -> &'static str {
+fn final_status(cause: Option<Stop>, status: RunStatus) -> RunStatus {
     match (cause, status) {
-        (Some(Stop::Cancel), s) if s != "succeeded" => "cancelled",
-        (Some(Stop::HandBack), s) if s != "succeeded" => "queued",
+        (Some(Stop::Cancel), s) if s != RunStatus::Succeeded => RunStatus::Cancelled,
+        (Some(Stop::HandBack), s) if s != RunStatus::Succeeded => RunStatus::Queued,
         _ => status,
     }
 }
@@ -120,7 +124,7 @@ impl Flight<'_> {
     /// Records the run's end, retrying while the lease is ours. A write whose answer was lost
     /// may have committed: then the next attempt finds the run ended, and the run is read back
     /// to tell that apart from a lost lease.
-    async fn record_end(&self, status: &str, reason: Option<&str>) -> Result<bool, GaveUp> {
+    async fn record_end(&self, status: RunStatus, reason: Option<&str>) -> Result<bool, GaveUp> {
         let (store, run) = (&self.ctx.store, self.run);
         let failed_once = AtomicBool::new(false);
         let ended = while_held(&self.lease, &run.id, "recording the run's end", || async {
@@ -140,11 +144,11 @@ impl Flight<'_> {
             store.get_run(&run.id)
         })
         .await?;
-        Ok(now.is_some_and(|r| r.attempt == run.attempt && r.status == status))
+        Ok(now.is_some_and(|r| r.attempt == run.attempt && r.status == status.as_str()))
     }
 
     /// Writes a step's row while the lease is ours. `Err` is the run's end when it cannot be.
-    async fn record_step(&self, row: &StepRow, what: &str) -> Result<(), (&'static str, String)> {
+    async fn record_step(&self, row: &StepRow, what: &str) -> Result<(), (RunStatus, String)> {
         let run = self.run;
         match while_held(&self.lease, &run.id, what, || {
             self.ctx.store.record_step(run.attempt, row)
@@ -154,16 +158,17 @@ impl Flight<'_> {
             Ok(true) => Ok(()),
             Ok(false) | Err(GaveUp::LeaseOut) => {
                 self.control.stop(Stop::Lost);
-                Err(("failed", "the run's lease was lost".into()))
+                Err((RunStatus::Failed, "the run's lease was lost".into()))
             }
-            Err(GaveUp::Failed(e)) => {
-                Err(("failed", format!("could not record step {}: {e}", row.name)))
-            }
+            Err(GaveUp::Failed(e)) => Err((
+                RunStatus::Failed,
+                format!("could not record step {}: {e}", row.name),
+            )),
         }
     }
 
     /// Reads what the run needs before its first step, while the lease is ours.
-    async fn read<T, F, Fut>(&self, what: &str, op: F) -> Result<T, (&'static str, Option<String>)>
+    async fn read<T, F, Fut>(&self, what: &str, op: F) -> Result<T, (RunStatus, Option<String>)>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, crate::store::StoreError>>,
@@ -174,13 +179,13 @@ impl Flight<'_> {
                 if matches!(e, GaveUp::LeaseOut) {
                     self.control.stop(Stop::Lost);
                 }
-                ("failed", Some(format!("{what} failed: {e}")))
+                (RunStatus::Failed, Some(format!("{what} failed: {e}")))
             })
     }
 }
 
 /// Runs the steps; returns the run's final status and reason.
-async fn steps(flight: &Flight<'_>) -> (&'static str, Option<String>) {
+async fn steps(flight: &Flight<'_>) -> (RunStatus, Option<String>) {
     let (ctx, run, token) = (flight.ctx, flight.run, &flight.control.token);
     let pipeline = match flight
         .read("reading the pipeline", || {
@@ -189,14 +194,14 @@ async fn steps(flight: &Flight<'_>) -> (&'static str, Option<String>) {
         .await
     {
         Ok(Some(p)) => p,
-        Ok(None) => return ("failed", Some("the pipeline was deleted".into())),
+        Ok(None) => return (RunStatus::Failed, Some("the pipeline was deleted".into())),
         Err(end) => return end,
     };
     let spec: PipelineSpec = match serde_json::from_str(&pipeline.spec) {
         Ok(s) => s,
         Err(e) => {
             return (
-                "failed",
+                RunStatus::Failed,
                 Some(format!("the stored pipeline does not parse: {e}")),
             )
         }
@@ -224,7 +229,7 @@ async fn steps(flight: &Flight<'_>) -> (&'static str, Option<String>) {
             }
             Err(_) => {
                 return (
-                    "failed",
+                    RunStatus::Failed,
                     Some(format!("the secret {} cannot be decrypted", row.name)),
                 )
             }
@@ -251,13 +256,13 @@ async fn steps(flight: &Flight<'_>) -> (&'static str, Option<String>) {
     };
     let start = match super::approval::resume_at(&spec, &approvals) {
         Ok(start) => start,
-        Err(problem) => return ("failed", Some(problem)),
+        Err(problem) => return (RunStatus::Failed, Some(problem)),
     };
     for (idx, step) in spec.steps.iter().enumerate().skip(start) {
         if token.is_cancelled() {
             // Stopped between steps: start nothing more.
             return (
-                "cancelled",
+                RunStatus::Cancelled,
                 Some(format!("stopped before step {}", step.name)),
             );
         }
@@ -300,15 +305,21 @@ async fn steps(flight: &Flight<'_>) -> (&'static str, Option<String>) {
             StepOutcome::Succeeded { .. } => ("succeeded", None),
             StepOutcome::Failed { reason, .. } => (
                 "failed",
-                Some(("failed", format!("step {} failed: {reason}", step.name))),
+                Some((
+                    RunStatus::Failed,
+                    format!("step {} failed: {reason}", step.name),
+                )),
             ),
             StepOutcome::TimedOut => (
                 "timed_out",
-                Some(("timed_out", format!("step {} timed out", step.name))),
+                Some((RunStatus::TimedOut, format!("step {} timed out", step.name))),
             ),
             StepOutcome::Cancelled => (
                 "cancelled",
-                Some(("cancelled", format!("step {} was stopped", step.name))),
+                Some((
+                    RunStatus::Cancelled,
+                    format!("step {} was stopped", step.name),
+                )),
             ),
         };
         row.exit_code = match outcome {
@@ -334,7 +345,7 @@ async fn steps(flight: &Flight<'_>) -> (&'static str, Option<String>) {
             return (status, Some(redact_text(&reason, &redact)));
         }
     }
-    ("succeeded", None)
+    (RunStatus::Succeeded, None)
 }
 
 fn redact_text(text: &str, secrets: &[String]) -> String {

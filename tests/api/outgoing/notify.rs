@@ -831,7 +831,13 @@ async fn state_changes_enqueue_their_events(backend: Backend) {
     assert_eq!(claimed.id, "run_c");
     // A finish by a stale attempt is fenced off: no event.
     assert!(!store
-        .finish_run("run_c", 99, "succeeded", None, now + 4)
+        .finish_run(
+            "run_c",
+            99,
+            hookgate::domain::run_status::RunStatus::Succeeded,
+            None,
+            now + 4
+        )
         .await
         .unwrap());
     // The lease (1 ms) expires: recovery fails the run with worker_lost.
