@@ -18,6 +18,8 @@ mod smtp_sink;
 
 mod cli;
 mod cli_rules;
+mod console;
+mod console_support;
 mod contract;
 mod crash;
 mod crash_support;
