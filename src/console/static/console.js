@@ -75,7 +75,7 @@
           return;
         }
         flash((r.json && (r.json.message || r.json.reason || r.json.status)) || "Done.");
-        if (b.dataset.then === "reload" || b.dataset.then === "run") window.location.reload();
+        if (b.dataset.then === "reload") window.location.reload();
       });
     });
     document.querySelectorAll("input[data-toggle-active]").forEach(function (box) {
@@ -229,8 +229,7 @@
       es.close();
       setStatus(d.status);
       run.dataset.final = "1";
-      // Reload for the final timings and the controls of a finished run.
-      window.setTimeout(function () { window.location.reload(); }, 1500);
+      flash("The run ended: " + d.status + ". Reload the page for its final timings and controls.");
     });
   }
 
