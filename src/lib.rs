@@ -10,6 +10,7 @@ pub mod apply;
 pub mod body_deadline;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod crypto;
 pub mod domain;
 pub mod error;

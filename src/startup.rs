@@ -142,6 +142,8 @@ fn serve(
 ) -> anyhow::Result<Server> {
     let bench = state.settings.bench_endpoints;
     let max_connections = state.settings.max_connections;
+    // One limiter for all of the server's worker threads.
+    let sign_in_limiter = web::Data::new(crate::console::SignInLimiter::default());
     let server = HttpServer::new(move || {
         App::new()
             .wrap(middleware::from_fn(crate::body_deadline::guard))
@@ -149,7 +151,9 @@ fn serve(
             .wrap(middleware::from_fn(crate::telemetry::request_span))
             .app_data(state.clone())
             .app_data(ingest.clone())
+            .app_data(sign_in_limiter.clone())
             .configure(api::configure)
+            .configure(crate::console::configure)
             .configure(crate::ingest::handler::routes)
             .configure(|cfg| {
                 if bench {

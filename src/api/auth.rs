@@ -3,7 +3,7 @@
 //! A token never sees another project's objects: such ids answer 404, not 403.
 
 use actix_web::http::header::AUTHORIZATION;
-use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
+use actix_web::{dev::Payload, web, FromRequest, HttpMessage, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 
 use super::AppState;
@@ -55,6 +55,11 @@ impl FromRequest for Auth {
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        // The web console's session layer (console/bridge.rs) authenticates by cookie and CSRF
+        // token and leaves the caller here, so its pages use these very handlers and rules.
+        if let Some(auth) = req.extensions().get::<Auth>().cloned() {
+            return Box::pin(async move { Ok(auth) });
+        }
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let presented = req
             .headers()

@@ -12,7 +12,7 @@ pub mod hooks;
 mod metrics;
 mod openapi;
 pub mod outgoing;
-mod page;
+pub(crate) mod page;
 pub mod pipelines;
 mod projects;
 mod run_stream;
@@ -26,6 +26,21 @@ use actix_web::web;
 pub use crate::app::AppState;
 pub use auth::Auth;
 pub use openapi::{no_such_route, ApiDoc};
+
+/// The routes under `/api/v1` (also served to console sessions under `/console/api/v1`).
+pub fn v1_routes(cfg: &mut web::ServiceConfig) {
+    cfg.configure(projects::routes)
+        .configure(apply::routes)
+        .configure(tokens::routes)
+        .configure(pipelines::routes)
+        .configure(secrets::routes)
+        .configure(hooks::routes)
+        .configure(hook_test::routes)
+        .configure(outgoing::routes)
+        .configure(deliveries::routes)
+        .configure(runs::routes)
+        .configure(approvals::routes);
+}
 
 /// Registers the API routes, health endpoints, the OpenAPI document and Swagger UI.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -41,17 +56,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .wrap(actix_web::middleware::from_fn(
                     extract::refuse_content_encoding,
                 ))
-                .configure(projects::routes)
-                .configure(apply::routes)
-                .configure(tokens::routes)
-                .configure(pipelines::routes)
-                .configure(secrets::routes)
-                .configure(hooks::routes)
-                .configure(hook_test::routes)
-                .configure(outgoing::routes)
-                .configure(deliveries::routes)
-                .configure(runs::routes)
-                .configure(approvals::routes),
+                .configure(v1_routes),
         )
         .service(
             utoipa_swagger_ui::SwaggerUi::new("/api/docs/{_:.*}")

@@ -22,24 +22,32 @@ mod ingest;
 mod approval;
 #[macro_use]
 pub mod events;
+#[macro_use]
+pub mod session;
+#[macro_use]
+pub mod delivery_filter;
 pub mod postgres;
 pub mod sqlite;
 
 use std::sync::Arc;
 
 pub use approval::{ApprovalRow, ApprovalStore, DecisionIn};
+pub use delivery_filter::DeliveryFilter;
 pub use error::StoreError;
 pub use events::AlertStore;
 pub use model::*;
 pub use observe::{QueueSnapshot, RunProgress, StepProgress};
 pub use outgoing::*;
 pub use schema::SchemaGate;
+pub use session::{SessionRow, SessionStore};
 
 use crate::config::{DatabaseKind, Settings};
 
 /// Everything hookgate keeps, behind one interface for both databases.
 #[async_trait::async_trait]
-pub trait Store: ApprovalStore + AlertStore + Send + Sync + 'static {
+pub trait Store:
+    ApprovalStore + AlertStore + SessionStore + DeliveryFilter + Send + Sync + 'static
+{
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     /// Succeeds when the database answers.

@@ -141,3 +141,6 @@ impl_apply_store!(
 impl_approval_store!(PgStore, begin_write = "BEGIN");
 
 impl_alert_store!(PgStore, begin_write = "BEGIN");
+
+impl_session_store!(PgStore);
+impl_delivery_filter!(PgStore);

@@ -134,3 +134,6 @@ impl_apply_store!(
 impl_approval_store!(SqliteStore, begin_write = "BEGIN IMMEDIATE");
 
 impl_alert_store!(SqliteStore, begin_write = "BEGIN IMMEDIATE");
+
+impl_session_store!(SqliteStore);
+impl_delivery_filter!(SqliteStore);

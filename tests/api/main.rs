@@ -3,7 +3,8 @@
 // Helpers the tests share: spawning the app per backend, signing, fixtures, fakes.
 mod support;
 use support::{
-    approval_support, crash_support, helpers, ingest_support, outage_support, smtp_sink,
+    approval_support, console_support, console_webdriver, crash_support, helpers, ingest_support,
+    outage_support, smtp_sink,
 };
 
 /// projects, tokens and roles, pipelines, incoming hooks and their rules
@@ -68,4 +69,10 @@ mod operations {
     pub mod metrics_snapshot;
     pub mod pg_outage;
     pub mod readiness;
+}
+
+/// the web console: HTTP-level tests and the real-browser walk
+mod console {
+    pub mod pages;
+    pub mod browser;
 }
