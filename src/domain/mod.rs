@@ -2,6 +2,7 @@
 
 pub mod approval;
 pub mod body_problem;
+pub mod concurrency;
 pub mod filter;
 pub mod hook;
 pub mod ids;

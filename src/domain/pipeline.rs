@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use super::concurrency::ConcurrencyPolicy;
 use super::template;
 use super::FieldError;
 
@@ -94,13 +95,15 @@ impl RunLimit {
         vars: &serde_json::Map<String, Value>,
     ) -> RunLimit {
         match concurrency {
-            Some(c) if c.policy != "parallel" => RunLimit {
-                key: Some(super::key::stored_key(
-                    template::render(&c.key, vars).unwrap_or_else(|_| c.key.clone()),
-                )),
-                policy: Some(c.policy.clone()),
-                max: Some(c.max as i64),
-            },
+            Some(c) if ConcurrencyPolicy::parse(&c.policy) != Some(ConcurrencyPolicy::Parallel) => {
+                RunLimit {
+                    key: Some(super::key::stored_key(
+                        template::render(&c.key, vars).unwrap_or_else(|_| c.key.clone()),
+                    )),
+                    policy: Some(c.policy.clone()),
+                    max: Some(c.max as i64),
+                }
+            }
             _ => RunLimit::default(),
         }
     }
@@ -157,6 +160,13 @@ pub struct Step {
 
 const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"];
 const POLICIES: &[&str] = &["queue", "supersede", "parallel"];
+
+#[cfg(test)]
+#[test]
+fn the_policies_a_pipeline_may_name_are_the_typed_ones() {
+    let typed: Vec<&str> = ConcurrencyPolicy::ALL.iter().map(|p| p.as_str()).collect();
+    assert_eq!(POLICIES, typed.as_slice());
+}
 const MAX_TIMEOUT_SECS: u64 = 7 * 24 * 3600;
 
 impl PipelineSpec {

@@ -443,10 +443,10 @@ macro_rules! impl_store {
             let candidates: Vec<RunRow> = sqlx::query_as($candidates).fetch_all(&mut *tx).await?;
             let mut blocked: std::collections::HashSet<(String, String)> = std::collections::HashSet::new();
             for run in candidates {
-                let limited = match (&run.concurrency_key, run.concurrency_policy.as_deref()) {
-                    (Some(key), Some(policy @ ("queue" | "supersede"))) => Some((key.clone(), policy)),
-                    _ => None,
-                };
+                use $crate::domain::concurrency::ConcurrencyPolicy;
+                let limited = ConcurrencyPolicy::limiting(run.concurrency_key.as_deref(), run.concurrency_policy.as_deref())
+                    .zip(run.concurrency_key.clone())
+                    .map(|(policy, key)| (key, policy));
                 if let Some((key, policy)) = limited {
                     let slot = (run.pipeline_id.clone(), key.clone());
                     if blocked.contains(&slot) {
@@ -464,7 +464,7 @@ macro_rules! impl_store {
                             .await?;
                         n > 0
                     };
-                    if policy == "supersede" && !approved {
+                    if policy == ConcurrencyPolicy::Supersede && !approved {
                         let newer: Option<(String,)> = sqlx::query_as(
                             "SELECT id FROM runs WHERE pipeline_id = $1 AND concurrency_key = $2 AND status = 'queued' \
                              AND (created_at > $3 OR (created_at = $3 AND id > $4)) ORDER BY created_at DESC, id DESC LIMIT 1",
@@ -491,7 +491,7 @@ macro_rules! impl_store {
                             continue;
                         }
                     }
-                    if policy == "queue" {
+                    if policy == ConcurrencyPolicy::Queue {
                         // FIFO per key: only the key's oldest queued run may start. Another
                         // claimer can hold older rows locked (PostgreSQL skips them), so look.
                         let older: Option<(String,)> = sqlx::query_as(
