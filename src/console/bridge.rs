@@ -10,7 +10,7 @@ use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, ResponseError};
 
 use super::session::{self, CSRF_HEADER};
-use crate::api::AppState;
+use crate::app::AppState;
 use crate::error::ApiError;
 
 /// Turns a console session into the API's caller ([`crate::api::Auth`]), checking CSRF.

@@ -9,13 +9,13 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::session::{self, CSRF_HEADER};
-use crate::api::AppState;
+use crate::app::AppState;
 use crate::domain::ids::{new_id, IdKind};
 use crate::domain::role::Role;
 use crate::domain::time::now_ms;
 use crate::error::ApiError;
 use crate::ingest::handler::IngestState;
-use crate::ingest::signature::sign;
+use crate::signature::sign;
 use secrecy::ExposeSecret;
 
 /// How long the send waits for its own ingest route.

@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use super::render::{render, PageError};
 use super::session::{self, cookie_value};
-use crate::api::AppState;
+use crate::app::AppState;
 use crate::crypto::{ct_eq, generate_secret, hash_token};
 use crate::domain::time::now_ms;
 use crate::error::ApiError;

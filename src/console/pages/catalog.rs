@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use super::{context, parsed, signed, time};
 use crate::api::hooks::hook_url;
-use crate::api::AppState;
+use crate::app::AppState;
 use crate::console::render::{page, PageError};
 use crate::crypto::mask;
 use crate::domain::role::Role;

@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 
 use super::render::PageError;
 use super::session::{self, Session};
-use crate::api::AppState;
+use crate::app::AppState;
 use crate::domain::time::rfc3339;
 
 /// The live session, or a redirect to the sign-in page.

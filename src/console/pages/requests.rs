@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::{context, parsed, pretty, signed, time};
 use crate::api::page;
-use crate::api::AppState;
+use crate::app::AppState;
 use crate::console::render::{page as render_page, PageError};
 use crate::console::samples;
 use crate::console::wording;

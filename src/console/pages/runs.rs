@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::{context, duration, parsed, signed, time};
 use crate::api::page;
-use crate::api::AppState;
+use crate::app::AppState;
 use crate::console::render::{page as render_page, PageError};
 use crate::domain::role::Role;
 use crate::error::ApiError;
