@@ -73,6 +73,6 @@ mod operations {
 
 /// the web console: HTTP-level tests and the real-browser walk
 mod console {
-    pub mod pages;
     pub mod browser;
+    pub mod pages;
 }
