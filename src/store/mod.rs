@@ -1,17 +1,23 @@
 //! Storage: one [`Store`] trait, two concrete backends (SQLite and PostgreSQL).
 //!
-//! The SQL both dialects share lives once, in the `impl_store!` macro (store/shared.rs); each backend module
-//! adds what differs (connection set-up, migrations, claims).
+//! The SQL both dialects share lives once, in one inherent-method macro per aggregate (catalog,
+//! deliveries, runs, outbox, ingest, observe, approvals, alerts, apply); `impl_store!`
+//! (store/shared.rs) makes the `Store` impl that delegates to them. Each backend module expands
+//! them and adds what differs (connection set-up, migrations, notifications).
 
 #[macro_use]
 mod catalog;
 #[macro_use]
 pub mod apply;
 pub mod compress;
+#[macro_use]
+mod deliveries;
 mod error;
 mod model;
 #[macro_use]
 mod observe;
+#[macro_use]
+mod outbox;
 mod outgoing;
 pub mod schema;
 #[macro_use]
@@ -20,6 +26,8 @@ pub(crate) mod shared;
 mod ingest;
 #[macro_use]
 mod approval;
+#[macro_use]
+mod runs;
 #[macro_use]
 pub mod events;
 #[macro_use]

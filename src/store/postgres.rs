@@ -85,26 +85,43 @@ impl_observe!(PgStore);
 
 impl_ingest!(PgStore, begin_write = "BEGIN");
 
-impl_store!(
+impl_catalog!(PgStore, begin_write = "BEGIN");
+impl_deliveries!(PgStore);
+impl_runs!(
     PgStore,
     begin_write = "BEGIN",
     claim_candidates = "SELECT * FROM runs WHERE status = 'queued' ORDER BY created_at, id LIMIT 256 FOR UPDATE SKIP LOCKED",
-    key_lock = Some("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"), {
+    key_lock = Some("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+);
+impl_outbox!(PgStore, begin_write = "BEGIN");
+
+impl_store!(PgStore, {
     fn backend(&self) -> &'static str {
         "postgres"
     }
     async fn queue_snapshot(&self, cap: i64) -> Result<crate::store::QueueSnapshot, StoreError> {
         self.observe_queue_snapshot(cap).await
     }
-    async fn run_progress(&self, run_id: &str) -> Result<Option<crate::store::RunProgress>, StoreError> {
+    async fn run_progress(
+        &self,
+        run_id: &str,
+    ) -> Result<Option<crate::store::RunProgress>, StoreError> {
         self.observe_run_progress(run_id).await
     }
-    async fn step_log_tail(&self, run_id: &str, idx: i64, from: i64) -> Result<Option<String>, StoreError> {
+    async fn step_log_tail(
+        &self,
+        run_id: &str,
+        idx: i64,
+        from: i64,
+    ) -> Result<Option<String>, StoreError> {
         self.observe_step_log_tail(run_id, idx, from).await
     }
 
     async fn announce_runs(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT pg_notify($1, '')").bind(RUNS_CHANNEL).execute(&self.pool).await?;
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(RUNS_CHANNEL)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 

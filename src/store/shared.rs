@@ -1,5 +1,7 @@
-//! The queries both dialects share, written once. `$1`-style placeholders work in SQLite and
-//! PostgreSQL alike, so each backend expands this macro inside its own `impl Store`.
+//! What the store's aggregates share: the run insert, the outgoing-event enqueue macros, the
+//! `Dialect` trait, and `impl_store!`, the `impl Store` that delegates to the aggregates'
+//! inherent methods. `$1`-style placeholders work in SQLite and PostgreSQL alike, so the SQL is
+//! written once and each backend expands the macros.
 
 /// Inserts a run; bind with `bind_run!`.
 pub(crate) const RUN_INSERT: &str = "INSERT INTO runs (id, pipeline_id, project_id, hook_id, delivery_id, status, reason, \
@@ -109,20 +111,18 @@ impl Dialect for super::postgres::PgStore {
     type Db = sqlx::Postgres;
 }
 
-/// Expands to `impl Store for $ty` with the methods whose SQL is the same in both dialects,
-/// plus the backend's own methods given as `$extra`. The backend type needs a `pool` field;
-/// `begin_write` is the statement that opens a write transaction (SQLite: `BEGIN IMMEDIATE`,
-/// so the write lock is taken up front instead of failing on upgrade); `claim_candidates` selects
-/// queued runs oldest first (PostgreSQL adds `FOR UPDATE SKIP LOCKED`); `key_lock` is an optional
-/// statement taking a transaction-scoped lock on a concurrency key (PostgreSQL: an advisory lock,
-/// so two processes cannot both start the last free slot of a key).
-/// The backend type also needs an `ingest_pool` field for the group commit (SQLite: one
-/// connection of its own, so its page cache stays warm; PostgreSQL: the main pool), a
+/// Expands to `impl Store for $ty`: the connection-level methods (ping, write probe, schema
+/// gate, config generation), one-line delegations to the aggregates' inherent methods
+/// (`impl_catalog!` in store/catalog.rs, `impl_deliveries!` in store/deliveries.rs, `impl_runs!`
+/// in store/runs.rs, `impl_outbox!` in store/outbox.rs, `impl_ingest!` in store/ingest.rs),
+/// plus the backend's own methods given as `$extra`. The backend must expand those macros too.
+/// The backend type needs a `pool` field, an `ingest_pool` field for the group commit (SQLite:
+/// one connection of its own, so its page cache stays warm; PostgreSQL: the main pool), a
 /// `config_generation: Arc<AtomicU64>` field and an inherent `async fn config_changed(&self)`
 /// that bumps it (and tells other processes, where it can).
 /// (The whole impl is generated here because `#[async_trait]` must see every method.)
 macro_rules! impl_store {
-    ($ty:ty, begin_write = $begin:literal, claim_candidates = $candidates:literal, key_lock = $key_lock:expr, { $($extra:tt)* }) => {
+    ($ty:ty, { $($extra:tt)* }) => {
         #[async_trait::async_trait]
         impl Store for $ty {
         async fn ping(&self) -> Result<(), StoreError> {
@@ -143,705 +143,208 @@ macro_rules! impl_store {
             self.config_generation.load(std::sync::atomic::Ordering::Acquire)
         }
 
-        async fn insert_project(&self, p: &ProjectRow) -> Result<(), StoreError> {
-            sqlx::query("INSERT INTO projects (id, name, created_at) VALUES ($1, $2, $3)")
-                .bind(&p.id)
-                .bind(&p.name)
-                .bind(p.created_at)
-                .execute(&self.pool)
-                .await?;
-            Ok(())
-        }
-
-        async fn list_projects(&self) -> Result<Vec<ProjectRow>, StoreError> {
-            Ok(sqlx::query_as("SELECT * FROM projects ORDER BY created_at, id").fetch_all(&self.pool).await?)
-        }
-
-        async fn get_project(&self, id: &str) -> Result<Option<ProjectRow>, StoreError> {
-            Ok(sqlx::query_as("SELECT * FROM projects WHERE id = $1").bind(id).fetch_optional(&self.pool).await?)
-        }
-
-        async fn get_project_by_name(&self, name: &str) -> Result<Option<ProjectRow>, StoreError> {
-            Ok(sqlx::query_as("SELECT * FROM projects WHERE name = $1").bind(name).fetch_optional(&self.pool).await?)
-        }
-
-        async fn insert_token(&self, t: &TokenRow) -> Result<(), StoreError> {
-            sqlx::query(
-                "INSERT INTO tokens (id, project_id, name, role, token_hash, last4, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(&t.id)
-            .bind(&t.project_id)
-            .bind(&t.name)
-            .bind(&t.role)
-            .bind(&t.token_hash)
-            .bind(&t.last4)
-            .bind(t.created_at)
-            .execute(&self.pool)
-            .await?;
-            Ok(())
-        }
-
-        async fn list_tokens(&self, project_id: &str) -> Result<Vec<TokenRow>, StoreError> {
-            Ok(sqlx::query_as("SELECT * FROM tokens WHERE project_id = $1 ORDER BY created_at, id")
-                .bind(project_id)
-                .fetch_all(&self.pool)
-                .await?)
-        }
-
-        async fn get_token(&self, id: &str) -> Result<Option<TokenRow>, StoreError> {
-            Ok(sqlx::query_as("SELECT * FROM tokens WHERE id = $1").bind(id).fetch_optional(&self.pool).await?)
-        }
-
-        async fn find_token_by_hash(&self, hash: &str) -> Result<Option<TokenRow>, StoreError> {
-            Ok(sqlx::query_as("SELECT * FROM tokens WHERE token_hash = $1")
-                .bind(hash)
-                .fetch_optional(&self.pool)
-                .await?)
-        }
-
-        async fn delete_token(&self, id: &str) -> Result<bool, StoreError> {
-            let r = sqlx::query("DELETE FROM tokens WHERE id = $1").bind(id).execute(&self.pool).await?;
-            Ok(r.rows_affected() > 0)
-        }
-
-        async fn insert_pipeline(&self, p: &PipelineRow) -> Result<(), StoreError> {
-            let mut tx = self.pool.begin_with($begin).await?;
-            catalog_query!(insert_pipeline, p)
-            .execute(&mut *tx)
-            .await?;
-            pipeline_events!(tx, &p.id, &p.name, &p.project_id, "pipeline.created", p.created_at);
-            tx.commit().await?;
-            Ok(())
-        }
-
-        async fn list_pipelines(&self, project_id: &str) -> Result<Vec<PipelineRow>, StoreError> {
-            Ok(sqlx::query_as("SELECT * FROM pipelines WHERE project_id = $1 ORDER BY created_at, id")
-                .bind(project_id)
-                .fetch_all(&self.pool)
-                .await?)
-        }
-
-        async fn get_pipeline(&self, id: &str) -> Result<Option<PipelineRow>, StoreError> {
-            Ok(sqlx::query_as("SELECT * FROM pipelines WHERE id = $1").bind(id).fetch_optional(&self.pool).await?)
-        }
-
-        async fn update_pipeline(&self, p: &PipelineRow) -> Result<bool, StoreError> {
-            let mut tx = self.pool.begin_with($begin).await?;
-            let updated: Option<(String,)> =
-                sqlx::query_as("UPDATE pipelines SET name = $2, spec = $3, updated_at = $4 WHERE id = $1 RETURNING project_id")
-                    .bind(&p.id)
-                    .bind(&p.name)
-                    .bind(&p.spec)
-                    .bind(p.updated_at)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if let Some((project_id,)) = &updated {
-                pipeline_events!(tx, &p.id, &p.name, project_id, "pipeline.updated", p.updated_at);
-            }
-            tx.commit().await?;
-            self.config_changed().await;
-            Ok(updated.is_some())
-        }
-
-        async fn delete_pipeline(&self, id: &str) -> Result<bool, StoreError> {
-            let mut tx = self.pool.begin_with($begin).await?;
-            let deleted: Option<(String, String)> =
-                sqlx::query_as("DELETE FROM pipelines WHERE id = $1 RETURNING name, project_id")
-                    .bind(id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if let Some((name, project_id)) = &deleted {
-                let now = $crate::domain::time::now_ms();
-                pipeline_events!(tx, id, name, project_id, "pipeline.deleted", now);
-            }
-            tx.commit().await?;
-            self.config_changed().await;
-            Ok(deleted.is_some())
-        }
-
-        async fn put_secret(&self, s: &SecretRow) -> Result<(), StoreError> {
-            catalog_query!(put_secret, s)
-            .execute(&self.pool)
-            .await?;
-            Ok(())
-        }
-
-        async fn list_secrets(&self, pipeline_id: &str) -> Result<Vec<SecretRow>, StoreError> {
-            Ok(sqlx::query_as("SELECT * FROM pipeline_secrets WHERE pipeline_id = $1 ORDER BY name")
-                .bind(pipeline_id)
-                .fetch_all(&self.pool)
-                .await?)
-        }
-
-        async fn delete_secret(&self, pipeline_id: &str, name: &str) -> Result<bool, StoreError> {
-            let r = sqlx::query("DELETE FROM pipeline_secrets WHERE pipeline_id = $1 AND name = $2")
-                .bind(pipeline_id)
-                .bind(name)
-                .execute(&self.pool)
-                .await?;
-            Ok(r.rows_affected() > 0)
-        }
-
-        async fn insert_hook(&self, h: &HookRow) -> Result<(), StoreError> {
-            catalog_query!(insert_hook, h)
-            .execute(&self.pool)
-            .await?;
-            Ok(())
-        }
-
-        async fn get_hook(&self, id: &str) -> Result<Option<HookRow>, StoreError> {
-            Ok(sqlx::query_as("SELECT * FROM incoming_hooks WHERE id = $1").bind(id).fetch_optional(&self.pool).await?)
-        }
-
-        async fn list_hooks(&self, pipeline_id: &str) -> Result<Vec<HookRow>, StoreError> {
-            Ok(sqlx::query_as("SELECT * FROM incoming_hooks WHERE pipeline_id = $1 ORDER BY created_at, id")
-                .bind(pipeline_id)
-                .fetch_all(&self.pool)
-                .await?)
-        }
-
-        async fn update_hook(&self, h: &HookRow) -> Result<bool, StoreError> {
-            let r = catalog_query!(update_hook, h)
-            .execute(&self.pool)
-            .await?;
-            self.config_changed().await;
-            Ok(r.rows_affected() > 0)
-        }
-
-        async fn delete_hook(&self, id: &str) -> Result<bool, StoreError> {
-            let r = sqlx::query("DELETE FROM incoming_hooks WHERE id = $1").bind(id).execute(&self.pool).await?;
-            self.config_changed().await;
-            Ok(r.rows_affected() > 0)
-        }
         async fn commit_ingest(&self, batch: &[IngestWrite]) -> Result<Vec<IngestResult>, StoreError> {
             self.commit_ingest_batch(batch).await
         }
 
-        async fn get_delivery(&self, id: &str) -> Result<Option<DeliveryRow>, StoreError> {
-            let row: Option<DeliveryRow> =
-                sqlx::query_as("SELECT * FROM deliveries WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
-            row.map(|mut r| $crate::store::compress::unpack(&mut r).map(|()| r)).transpose()
+        async fn insert_project(&self, p: &ProjectRow) -> Result<(), StoreError> {
+            <$ty>::insert_project(self, p).await
         }
 
-        async fn list_deliveries(
-            &self,
-            hook_id: &str,
-            before: Option<(i64, String)>,
-            limit: i64,
-        ) -> Result<Vec<DeliveryRow>, StoreError> {
-            let rows = match before {
-                None => {
-                    sqlx::query_as("SELECT * FROM deliveries WHERE hook_id = $1 ORDER BY received_at DESC, id DESC LIMIT $2")
-                        .bind(hook_id)
-                        .bind(limit)
-                        .fetch_all(&self.pool)
-                        .await?
-                }
-                Some((at, id)) => {
-                    sqlx::query_as(
-                        "SELECT * FROM deliveries WHERE hook_id = $1 AND (received_at < $2 OR (received_at = $2 AND id < $3)) \
-                         ORDER BY received_at DESC, id DESC LIMIT $4",
-                    )
-                    .bind(hook_id)
-                    .bind(at)
-                    .bind(id)
-                    .bind(limit)
-                    .fetch_all(&self.pool)
-                    .await?
-                }
-            };
-            let mut rows: Vec<DeliveryRow> = rows;
-            for r in &mut rows {
-                $crate::store::compress::unpack(r)?;
-            }
-            Ok(rows)
+        async fn list_projects(&self) -> Result<Vec<ProjectRow>, StoreError> {
+            <$ty>::list_projects(self).await
         }
 
-        async fn purge(&self, deliveries_before: i64, ids_before: i64) -> Result<u64, StoreError> {
-            let gone = sqlx::query("DELETE FROM deliveries WHERE received_at < $1")
-                .bind(deliveries_before)
-                .execute(&self.pool)
-                .await?
-                .rows_affected();
-            sqlx::query("DELETE FROM delivery_ids WHERE created_at < $1").bind(ids_before).execute(&self.pool).await?;
-            Ok(gone)
+        async fn get_project(&self, id: &str) -> Result<Option<ProjectRow>, StoreError> {
+            <$ty>::get_project(self, id).await
         }
 
-        async fn get_run(&self, id: &str) -> Result<Option<RunRow>, StoreError> {
-            Ok(sqlx::query_as("SELECT * FROM runs WHERE id = $1").bind(id).fetch_optional(&self.pool).await?)
+        async fn get_project_by_name(&self, name: &str) -> Result<Option<ProjectRow>, StoreError> {
+            <$ty>::get_project_by_name(self, name).await
         }
 
-        async fn count_runs(&self, pipeline_id: &str) -> Result<i64, StoreError> {
-            let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM runs WHERE pipeline_id = $1")
-                .bind(pipeline_id)
-                .fetch_one(&self.pool)
-                .await?;
-            Ok(n)
+        async fn insert_token(&self, t: &TokenRow) -> Result<(), StoreError> {
+            <$ty>::insert_token(self, t).await
         }
 
-        async fn run_start_delays(&self, pipeline_id: &str) -> Result<Vec<i64>, StoreError> {
-            let rows: Vec<(i64,)> = sqlx::query_as(
-                "SELECT started_at - created_at FROM runs WHERE pipeline_id = $1 AND started_at IS NOT NULL",
-            )
-            .bind(pipeline_id)
-            .fetch_all(&self.pool)
-            .await?;
-            Ok(rows.into_iter().map(|r| r.0).collect())
+        async fn list_tokens(&self, project_id: &str) -> Result<Vec<TokenRow>, StoreError> {
+            <$ty>::list_tokens(self, project_id).await
+        }
+
+        async fn get_token(&self, id: &str) -> Result<Option<TokenRow>, StoreError> {
+            <$ty>::get_token(self, id).await
+        }
+
+        async fn find_token_by_hash(&self, hash: &str) -> Result<Option<TokenRow>, StoreError> {
+            <$ty>::find_token_by_hash(self, hash).await
+        }
+
+        async fn delete_token(&self, id: &str) -> Result<bool, StoreError> {
+            <$ty>::delete_token(self, id).await
+        }
+
+        async fn insert_pipeline(&self, p: &PipelineRow) -> Result<(), StoreError> {
+            <$ty>::insert_pipeline(self, p).await
+        }
+
+        async fn list_pipelines(&self, project_id: &str) -> Result<Vec<PipelineRow>, StoreError> {
+            <$ty>::list_pipelines(self, project_id).await
+        }
+
+        async fn get_pipeline(&self, id: &str) -> Result<Option<PipelineRow>, StoreError> {
+            <$ty>::get_pipeline(self, id).await
+        }
+
+        async fn update_pipeline(&self, p: &PipelineRow) -> Result<bool, StoreError> {
+            <$ty>::update_pipeline(self, p).await
+        }
+
+        async fn delete_pipeline(&self, id: &str) -> Result<bool, StoreError> {
+            <$ty>::delete_pipeline(self, id).await
+        }
+
+        async fn put_secret(&self, s: &SecretRow) -> Result<(), StoreError> {
+            <$ty>::put_secret(self, s).await
+        }
+
+        async fn list_secrets(&self, pipeline_id: &str) -> Result<Vec<SecretRow>, StoreError> {
+            <$ty>::list_secrets(self, pipeline_id).await
+        }
+
+        async fn delete_secret(&self, pipeline_id: &str, name: &str) -> Result<bool, StoreError> {
+            <$ty>::delete_secret(self, pipeline_id, name).await
+        }
+
+        async fn insert_hook(&self, h: &HookRow) -> Result<(), StoreError> {
+            <$ty>::insert_hook(self, h).await
+        }
+
+        async fn get_hook(&self, id: &str) -> Result<Option<HookRow>, StoreError> {
+            <$ty>::get_hook(self, id).await
+        }
+
+        async fn list_hooks(&self, pipeline_id: &str) -> Result<Vec<HookRow>, StoreError> {
+            <$ty>::list_hooks(self, pipeline_id).await
+        }
+
+        async fn update_hook(&self, h: &HookRow) -> Result<bool, StoreError> {
+            <$ty>::update_hook(self, h).await
+        }
+
+        async fn delete_hook(&self, id: &str) -> Result<bool, StoreError> {
+            <$ty>::delete_hook(self, id).await
         }
 
         async fn get_hook_for_ingest(&self, id: &str) -> Result<Option<IngestHookRow>, StoreError> {
-            Ok(sqlx::query_as(
-                "SELECT h.*, p.name AS pipeline_name, p.spec AS pipeline_spec, p.updated_at AS pipeline_updated_at \
-                 FROM incoming_hooks h JOIN pipelines p ON p.id = h.pipeline_id WHERE h.id = $1",
-            )
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?)
+            <$ty>::get_hook_for_ingest(self, id).await
+        }
+
+        async fn get_delivery(&self, id: &str) -> Result<Option<DeliveryRow>, StoreError> {
+            <$ty>::get_delivery(self, id).await
+        }
+
+        async fn list_deliveries(&self, hook_id: &str, before: Option<(i64, String)>, limit: i64) -> Result<Vec<DeliveryRow>, StoreError> {
+            <$ty>::list_deliveries(self, hook_id, before, limit).await
+        }
+
+        async fn purge(&self, deliveries_before: i64, ids_before: i64) -> Result<u64, StoreError> {
+            <$ty>::purge(self, deliveries_before, ids_before).await
+        }
+
+        async fn get_run(&self, id: &str) -> Result<Option<RunRow>, StoreError> {
+            <$ty>::get_run(self, id).await
+        }
+
+        async fn count_runs(&self, pipeline_id: &str) -> Result<i64, StoreError> {
+            <$ty>::count_runs(self, pipeline_id).await
+        }
+
+        async fn run_start_delays(&self, pipeline_id: &str) -> Result<Vec<i64>, StoreError> {
+            <$ty>::run_start_delays(self, pipeline_id).await
         }
 
         async fn insert_run(&self, run: &RunRow) -> Result<(), StoreError> {
-            let mut tx = self.pool.begin_with($begin).await?;
-            bind_run!(sqlx::query($crate::store::shared::RUN_INSERT), run).execute(&mut *tx).await?;
-            if run.status == "queued" {
-                enqueue_events!(tx, run, "run.queued", run.created_at);
-            }
-            tx.commit().await?;
-            Ok(())
+            <$ty>::insert_run(self, run).await
         }
 
-        async fn list_runs(
-            &self,
-            pipeline_id: &str,
-            status: Option<&str>,
-            since: Option<i64>,
-            before: Option<(i64, String)>,
-            limit: i64,
-        ) -> Result<Vec<RunRow>, StoreError> {
-            let (before_at, before_id) = match before {
-                Some((at, id)) => (Some(at), Some(id)),
-                None => (None, None),
-            };
-            Ok(sqlx::query_as(
-                "SELECT * FROM runs WHERE pipeline_id = $1 AND ($2 IS NULL OR status = $2) \
-                 AND ($3 IS NULL OR created_at >= $3) \
-                 AND ($4 IS NULL OR created_at < $4 OR (created_at = $4 AND id < $5)) \
-                 ORDER BY created_at DESC, id DESC LIMIT $6",
-            )
-            .bind(pipeline_id)
-            .bind(status)
-            .bind(since)
-            .bind(before_at)
-            .bind(before_id)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?)
+        async fn list_runs(&self, pipeline_id: &str, status: Option<&str>, since: Option<i64>, before: Option<(i64, String)>, limit: i64) -> Result<Vec<RunRow>, StoreError> {
+            <$ty>::list_runs(self, pipeline_id, status, since, before, limit).await
         }
 
         async fn claim_run(&self, worker_id: &str, lease_ms: i64, now: i64) -> Result<Option<RunRow>, StoreError> {
-            let mut tx = self.pool.begin_with($begin).await?;
-            let candidates: Vec<RunRow> = sqlx::query_as($candidates).fetch_all(&mut *tx).await?;
-            let mut blocked: std::collections::HashSet<(String, String)> = std::collections::HashSet::new();
-            for run in candidates {
-                use $crate::domain::concurrency::ConcurrencyPolicy;
-                let limited = ConcurrencyPolicy::limiting(run.concurrency_key.as_deref(), run.concurrency_policy.as_deref())
-                    .zip(run.concurrency_key.clone())
-                    .map(|(policy, key)| (key, policy));
-                if let Some((key, policy)) = limited {
-                    let slot = (run.pipeline_id.clone(), key.clone());
-                    if blocked.contains(&slot) {
-                        continue;
-                    }
-                    let key_lock: Option<&str> = $key_lock;
-                    if let Some(lock) = key_lock {
-                        sqlx::query(lock).bind(format!("{}\u{1f}{}", run.pipeline_id, key)).execute(&mut *tx).await?;
-                    }
-                    // A run that an approver let go on is not dropped for a newer one.
-                    let approved = run.started_at.is_some() && {
-                        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM run_approvals WHERE run_id = $1")
-                            .bind(&run.id)
-                            .fetch_one(&mut *tx)
-                            .await?;
-                        n > 0
-                    };
-                    if policy == ConcurrencyPolicy::Supersede && !approved {
-                        let newer: Option<(String,)> = sqlx::query_as(
-                            "SELECT id FROM runs WHERE pipeline_id = $1 AND concurrency_key = $2 AND status = 'queued' \
-                             AND (created_at > $3 OR (created_at = $3 AND id > $4)) ORDER BY created_at DESC, id DESC LIMIT 1",
-                        )
-                        .bind(&run.pipeline_id)
-                        .bind(&key)
-                        .bind(run.created_at)
-                        .bind(&run.id)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                        if let Some((newest,)) = newer {
-                            let superseded: Option<RunRow> = sqlx::query_as(
-                                "UPDATE runs SET status = 'superseded', reason = $2, finished_at = $3 WHERE id = $1 AND status = 'queued' \
-                                 RETURNING *",
-                            )
-                            .bind(&run.id)
-                            .bind(format!("superseded by {newest}"))
-                            .bind(now)
-                            .fetch_optional(&mut *tx)
-                            .await?;
-                            if let Some(superseded) = &superseded {
-                                enqueue_events!(tx, superseded, "run.superseded", now);
-                            }
-                            continue;
-                        }
-                    }
-                    if policy == ConcurrencyPolicy::Queue {
-                        // FIFO per key: only the key's oldest queued run may start. Another
-                        // claimer can hold older rows locked (PostgreSQL skips them), so look.
-                        let older: Option<(String,)> = sqlx::query_as(
-                            "SELECT id FROM runs WHERE pipeline_id = $1 AND concurrency_key = $2 AND status = 'queued' \
-                             AND (created_at < $3 OR (created_at = $3 AND id < $4)) LIMIT 1",
-                        )
-                        .bind(&run.pipeline_id)
-                        .bind(&key)
-                        .bind(run.created_at)
-                        .bind(&run.id)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                        if older.is_some() {
-                            blocked.insert(slot);
-                            continue;
-                        }
-                    }
-                    let (running,): (i64,) = sqlx::query_as(
-                        // A run waiting for approval keeps its key's slot (SPEC §5).
-                        "SELECT COUNT(*) FROM runs WHERE pipeline_id = $1 AND concurrency_key = $2 \
-                         AND status IN ('running', 'waiting_approval')",
-                    )
-                    .bind(&run.pipeline_id)
-                    .bind(&key)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    if running >= run.concurrency_max.unwrap_or(1) {
-                        blocked.insert(slot);
-                        continue;
-                    }
-                }
-                let claimed: Option<RunRow> = sqlx::query_as(
-                    "UPDATE runs SET status = 'running', attempt = attempt + 1, worker_id = $2, lease_expires_at = $3, \
-                     started_at = COALESCE(started_at, $4), reason = NULL WHERE id = $1 AND status = 'queued' RETURNING *",
-                )
-                .bind(&run.id)
-                .bind(worker_id)
-                .bind(now + lease_ms)
-                .bind(now)
-                .fetch_optional(&mut *tx)
-                .await?;
-                if let Some(claimed) = claimed {
-                    // A run resuming after its approval already told its hooks it started.
-                    let resumed = run.started_at.is_some()
-                        && sqlx::query_as::<_, (String,)>("SELECT run_id FROM run_approvals WHERE run_id = $1 LIMIT 1")
-                            .bind(&run.id)
-                            .fetch_optional(&mut *tx)
-                            .await?
-                            .is_some();
-                    if !resumed {
-                        enqueue_events!(tx, &claimed, "run.started", now);
-                    }
-                    tx.commit().await?;
-                    return Ok(Some(claimed));
-                }
-            }
-            tx.commit().await?;
-            Ok(None)
+            <$ty>::claim_run(self, worker_id, lease_ms, now).await
         }
 
         async fn heartbeat(&self, run_id: &str, attempt: i64, lease_until: i64) -> Result<Lease, StoreError> {
-            let row: Option<(bool,)> = sqlx::query_as(
-                "UPDATE runs SET lease_expires_at = $3 WHERE id = $1 AND attempt = $2 AND status = 'running' RETURNING cancel_requested",
-            )
-            .bind(run_id)
-            .bind(attempt)
-            .bind(lease_until)
-            .fetch_optional(&self.pool)
-            .await?;
-            Ok(match row {
-                Some((cancel,)) => Lease::Held { cancel },
-                None => Lease::Lost,
-            })
+            <$ty>::heartbeat(self, run_id, attempt, lease_until).await
         }
 
         async fn finish_run(&self, run_id: &str, attempt: i64, status: $crate::domain::run_status::RunStatus, reason: Option<&str>, now: i64) -> Result<bool, StoreError> {
-            let mut tx = self.pool.begin_with($begin).await?;
-            let finished: Option<RunRow> = sqlx::query_as(
-                "UPDATE runs SET status = $3, reason = $4, finished_at = $5, lease_expires_at = NULL \
-                 WHERE id = $1 AND attempt = $2 AND status = 'running' RETURNING *",
-            )
-            .bind(run_id)
-            .bind(attempt)
-            .bind(status.as_str())
-            .bind(reason)
-            .bind(now)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let (Some(run), Some(event)) = (&finished, status.event()) {
-                enqueue_events!(tx, run, event, now);
-            }
-            tx.commit().await?;
-            Ok(finished.is_some())
+            <$ty>::finish_run(self, run_id, attempt, status, reason, now).await
         }
 
         async fn requeue_run(&self, run_id: &str, attempt: i64) -> Result<bool, StoreError> {
-            let r = sqlx::query(
-                "UPDATE runs SET status = 'queued', worker_id = NULL, lease_expires_at = NULL, reason = 'handed back at shutdown' \
-                 WHERE id = $1 AND attempt = $2 AND status = 'running'",
-            )
-            .bind(run_id)
-            .bind(attempt)
-            .execute(&self.pool)
-            .await?;
-            Ok(r.rows_affected() == 1)
+            <$ty>::requeue_run(self, run_id, attempt).await
         }
 
         async fn record_step(&self, attempt: i64, step: &StepRow) -> Result<bool, StoreError> {
-            let r = sqlx::query(
-                "INSERT INTO run_steps (run_id, idx, name, status, exit_code, started_at, finished_at, log) \
-                 SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
-                 WHERE EXISTS (SELECT 1 FROM runs WHERE id = $1 AND attempt = $9 AND status = 'running') \
-                 ON CONFLICT (run_id, idx) DO UPDATE SET name = excluded.name, status = excluded.status, \
-                 exit_code = excluded.exit_code, started_at = excluded.started_at, finished_at = excluded.finished_at, \
-                 log = excluded.log",
-            )
-            .bind(&step.run_id)
-            .bind(step.idx)
-            .bind(&step.name)
-            .bind(&step.status)
-            .bind(step.exit_code)
-            .bind(step.started_at)
-            .bind(step.finished_at)
-            .bind(&step.log)
-            .bind(attempt)
-            .execute(&self.pool)
-            .await?;
-            Ok(r.rows_affected() == 1)
+            <$ty>::record_step(self, attempt, step).await
         }
 
         async fn list_steps(&self, run_id: &str) -> Result<Vec<StepRow>, StoreError> {
-            Ok(sqlx::query_as("SELECT * FROM run_steps WHERE run_id = $1 ORDER BY idx").bind(run_id).fetch_all(&self.pool).await?)
+            <$ty>::list_steps(self, run_id).await
         }
 
         async fn recover_expired(&self, now: i64) -> Result<Vec<(String, String)>, StoreError> {
-            let expired: Vec<RunRow> = sqlx::query_as("SELECT * FROM runs WHERE status = 'running' AND lease_expires_at < $1")
-                .bind(now)
-                .fetch_all(&self.pool)
-                .await?;
-            let mut changed = Vec::new();
-            for run in expired {
-                let retry = run.attempt < run.max_attempts;
-                let status = if retry { "queued" } else { "failed" };
-                let mut tx = self.pool.begin_with($begin).await?;
-                let updated: Option<RunRow> = sqlx::query_as(
-                    "UPDATE runs SET status = $3, reason = $4, finished_at = $5, worker_id = NULL, lease_expires_at = NULL \
-                     WHERE id = $1 AND attempt = $2 AND status = 'running' RETURNING *",
-                )
-                .bind(&run.id)
-                .bind(run.attempt)
-                .bind(status)
-                .bind(if retry { "worker_lost; retrying" } else { "worker_lost" })
-                .bind(if retry { None } else { Some(now) })
-                .fetch_optional(&mut *tx)
-                .await?;
-                if let Some(failed) = updated.as_ref().filter(|_| !retry) {
-                    // The lost attempt's step ended with it (a retry rewrites its rows).
-                    sqlx::query("UPDATE run_steps SET status = 'failed', finished_at = $2 WHERE run_id = $1 AND status = 'running'")
-                        .bind(&failed.id)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?;
-                    enqueue_events!(tx, failed, "run.failed", now);
-                }
-                tx.commit().await?;
-                if updated.is_some() {
-                    changed.push((run.id, status.to_string()));
-                }
-            }
-            Ok(changed)
+            <$ty>::recover_expired(self, now).await
         }
 
         async fn request_cancel(&self, run_id: &str, now: i64) -> Result<Option<String>, StoreError> {
-            let mut tx = self.pool.begin_with($begin).await?;
-            let cancelled: Option<RunRow> = sqlx::query_as(
-                "UPDATE runs SET status = 'cancelled', finished_at = $2, reason = CASE status WHEN 'queued' \
-                 THEN 'cancelled before it started' ELSE 'cancelled while waiting for approval' END \
-                 WHERE id = $1 AND status IN ('queued', 'waiting_approval') RETURNING *",
-            )
-            .bind(run_id)
-            .bind(now)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some(run) = &cancelled {
-                enqueue_events!(tx, run, "run.cancelled", now);
-            }
-            tx.commit().await?;
-            if cancelled.is_some() {
-                return Ok(Some("cancelled".into()));
-            }
-            sqlx::query("UPDATE runs SET cancel_requested = TRUE WHERE id = $1 AND status = 'running'")
-                .bind(run_id)
-                .execute(&self.pool)
-                .await?;
-            let status: Option<(String,)> = sqlx::query_as("SELECT status FROM runs WHERE id = $1").bind(run_id).fetch_optional(&self.pool).await?;
-            Ok(status.map(|s| s.0))
+            <$ty>::request_cancel(self, run_id, now).await
         }
 
         async fn insert_outgoing_hook(&self, h: &OutgoingHookRow) -> Result<(), StoreError> {
-            catalog_query!(insert_outgoing_hook, h)
-            .execute(&self.pool)
-            .await?;
-            Ok(())
+            <$ty>::insert_outgoing_hook(self, h).await
         }
 
         async fn get_outgoing_hook(&self, id: &str) -> Result<Option<OutgoingHookRow>, StoreError> {
-            Ok(sqlx::query_as("SELECT * FROM outgoing_hooks WHERE id = $1").bind(id).fetch_optional(&self.pool).await?)
+            <$ty>::get_outgoing_hook(self, id).await
         }
 
         async fn list_outgoing_hooks(&self, pipeline_id: &str) -> Result<Vec<OutgoingHookRow>, StoreError> {
-            Ok(sqlx::query_as("SELECT * FROM outgoing_hooks WHERE pipeline_id = $1 ORDER BY created_at, id")
-                .bind(pipeline_id)
-                .fetch_all(&self.pool)
-                .await?)
+            <$ty>::list_outgoing_hooks(self, pipeline_id).await
         }
 
         async fn update_outgoing_hook(&self, h: &OutgoingHookRow) -> Result<bool, StoreError> {
-            let r = catalog_query!(update_outgoing_hook, h)
-            .execute(&self.pool)
-            .await?;
-            Ok(r.rows_affected() > 0)
+            <$ty>::update_outgoing_hook(self, h).await
         }
 
         async fn delete_outgoing_hook(&self, id: &str) -> Result<bool, StoreError> {
-            let r = sqlx::query("DELETE FROM outgoing_hooks WHERE id = $1").bind(id).execute(&self.pool).await?;
-            Ok(r.rows_affected() > 0)
+            <$ty>::delete_outgoing_hook(self, id).await
         }
 
         async fn claim_events(&self, now: i64, lease_ms: i64, limit: i64) -> Result<Vec<OutgoingEventRow>, StoreError> {
-            let mut tx = self.pool.begin_with($begin).await?;
-            // PostgreSQL: rows another process is claiming are skipped, not waited for; SQLite's
-            // BEGIN IMMEDIATE already serializes claims.
-            let lock = if self.backend() == "postgres" { " FOR UPDATE SKIP LOCKED" } else { "" };
-            let due: Vec<OutgoingEventRow> = sqlx::query_as(&format!(
-                "SELECT * FROM outgoing_events e WHERE status = 'pending' AND next_attempt_at <= $1 \
-                 AND NOT EXISTS (SELECT 1 FROM outgoing_events o WHERE o.hook_id = e.hook_id AND o.run_id = e.run_id \
-                 AND o.status = 'pending' AND (o.ordinal < e.ordinal OR (o.ordinal = e.ordinal AND \
-                 (o.occurred_at < e.occurred_at OR (o.occurred_at = e.occurred_at AND o.id < e.id))))) \
-                 ORDER BY next_attempt_at, id LIMIT $2{lock}"
-            ))
-            .bind(now)
-            .bind(limit)
-            .fetch_all(&mut *tx)
-            .await?;
-            let mut claimed = Vec::with_capacity(due.len());
-            for mut event in due {
-                let r = sqlx::query(
-                    "UPDATE outgoing_events SET next_attempt_at = $3 WHERE id = $1 AND status = 'pending' AND next_attempt_at = $2",
-                )
-                .bind(&event.id)
-                .bind(event.next_attempt_at)
-                .bind(now + lease_ms)
-                .execute(&mut *tx)
-                .await?;
-                if r.rows_affected() == 1 {
-                    event.next_attempt_at = now + lease_ms;
-                    claimed.push(event);
-                }
-            }
-            tx.commit().await?;
-            Ok(claimed)
+            <$ty>::claim_events(self, now, lease_ms, limit).await
         }
 
         async fn record_attempt(&self, a: &OutgoingAttemptRow, next: &EventNext) -> Result<bool, StoreError> {
-            let mut tx = self.pool.begin_with($begin).await?;
-            let finished_at = a.at + a.latency_ms;
-            let (status, next_at, finished) = match next {
-                EventNext::Delivered => ("delivered", finished_at, Some(finished_at)),
-                EventNext::Retry { at } => ("pending", *at, None),
-                EventNext::Failed { .. } => ("failed", finished_at, Some(finished_at)),
-            };
-            let r = sqlx::query(
-                "UPDATE outgoing_events SET status = $3, attempts = $2, next_attempt_at = $4, last_error = $5, finished_at = $6 \
-                 WHERE id = $1 AND status = 'pending' AND attempts = $2 - 1",
-            )
-            .bind(&a.event_id)
-            .bind(a.attempt)
-            .bind(status)
-            .bind(next_at)
-            .bind(&a.error)
-            .bind(finished)
-            .execute(&mut *tx)
-            .await?;
-            if r.rows_affected() != 1 {
-                return Ok(false);
-            }
-            sqlx::query(
-                "INSERT INTO outgoing_attempts (event_id, hook_id, attempt, at, status_code, latency_ms, error) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(&a.event_id)
-            .bind(&a.hook_id)
-            .bind(a.attempt)
-            .bind(a.at)
-            .bind(a.status_code)
-            .bind(a.latency_ms)
-            .bind(&a.error)
-            .execute(&mut *tx)
-            .await?;
-            if let EventNext::Failed { disable_hook: Some(reason) } = next {
-                sqlx::query("UPDATE outgoing_hooks SET is_active = FALSE, disabled_reason = $2, updated_at = $3 WHERE id = $1")
-                    .bind(&a.hook_id)
-                    .bind(reason)
-                    .bind(finished_at)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            tx.commit().await?;
-            Ok(true)
+            <$ty>::record_attempt(self, a, next).await
         }
 
         async fn fail_event(&self, event_id: &str, error: &str, now: i64) -> Result<bool, StoreError> {
-            let r = sqlx::query(
-                "UPDATE outgoing_events SET status = 'failed', last_error = $2, finished_at = $3 WHERE id = $1 AND status = 'pending'",
-            )
-            .bind(event_id)
-            .bind(error)
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
-            Ok(r.rows_affected() == 1)
+            <$ty>::fail_event(self, event_id, error, now).await
         }
 
         async fn next_event_due(&self) -> Result<Option<i64>, StoreError> {
-            let (due,): (Option<i64>,) =
-                sqlx::query_as("SELECT MIN(next_attempt_at) FROM outgoing_events WHERE status = 'pending'")
-                    .fetch_one(&self.pool)
-                    .await?;
-            Ok(due)
+            <$ty>::next_event_due(self).await
         }
 
         async fn list_attempts(&self, hook_id: &str, limit: i64) -> Result<Vec<OutgoingAttemptView>, StoreError> {
-            Ok(sqlx::query_as(
-                "SELECT a.*, e.event FROM outgoing_attempts a JOIN outgoing_events e ON e.id = a.event_id \
-                 WHERE a.hook_id = $1 ORDER BY a.at DESC, a.attempt DESC LIMIT $2",
-            )
-            .bind(hook_id)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?)
+            <$ty>::list_attempts(self, hook_id, limit).await
         }
 
         async fn list_events(&self, hook_id: &str, limit: i64) -> Result<Vec<OutgoingEventRow>, StoreError> {
-            Ok(sqlx::query_as(
-                "SELECT * FROM outgoing_events WHERE hook_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
-            )
-            .bind(hook_id)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?)
+            <$ty>::list_events(self, hook_id, limit).await
         }
 
         $($extra)*

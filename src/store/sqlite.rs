@@ -73,58 +73,59 @@ impl_observe!(SqliteStore);
 
 impl_ingest!(SqliteStore, begin_write = "BEGIN IMMEDIATE");
 
-impl_store!(
+impl_catalog!(SqliteStore, begin_write = "BEGIN IMMEDIATE");
+impl_deliveries!(SqliteStore);
+impl_runs!(
     SqliteStore,
     begin_write = "BEGIN IMMEDIATE",
     claim_candidates =
         "SELECT * FROM runs WHERE status = 'queued' ORDER BY created_at, id LIMIT 256",
-    key_lock = None,
-    {
-        fn backend(&self) -> &'static str {
-            "sqlite"
-        }
-        async fn queue_snapshot(
-            &self,
-            cap: i64,
-        ) -> Result<crate::store::QueueSnapshot, StoreError> {
-            self.observe_queue_snapshot(cap).await
-        }
-        async fn run_progress(
-            &self,
-            run_id: &str,
-        ) -> Result<Option<crate::store::RunProgress>, StoreError> {
-            self.observe_run_progress(run_id).await
-        }
-        async fn step_log_tail(
-            &self,
-            run_id: &str,
-            idx: i64,
-            from: i64,
-        ) -> Result<Option<String>, StoreError> {
-            self.observe_step_log_tail(run_id, idx, from).await
-        }
-        async fn announce_runs(&self) -> Result<(), StoreError> {
-            Ok(())
-        }
-
-        fn listen_runs(&self, _wake: Arc<tokio::sync::Notify>) {}
-
-        fn watch_config(&self) {}
-
-        fn apply_store(&self) -> &dyn apply::ApplyStore {
-            self
-        }
-
-        async fn migrate(&self) -> Result<(), StoreError> {
-            sqlx::migrate!("migrations/sqlite")
-                .run(&self.pool)
-                .await
-                .map_err(schema::migrate_error)?;
-            self.schema.set_ready();
-            Ok(())
-        }
-    }
+    key_lock = None
 );
+impl_outbox!(SqliteStore, begin_write = "BEGIN IMMEDIATE");
+
+impl_store!(SqliteStore, {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+    async fn queue_snapshot(&self, cap: i64) -> Result<crate::store::QueueSnapshot, StoreError> {
+        self.observe_queue_snapshot(cap).await
+    }
+    async fn run_progress(
+        &self,
+        run_id: &str,
+    ) -> Result<Option<crate::store::RunProgress>, StoreError> {
+        self.observe_run_progress(run_id).await
+    }
+    async fn step_log_tail(
+        &self,
+        run_id: &str,
+        idx: i64,
+        from: i64,
+    ) -> Result<Option<String>, StoreError> {
+        self.observe_step_log_tail(run_id, idx, from).await
+    }
+    async fn announce_runs(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn listen_runs(&self, _wake: Arc<tokio::sync::Notify>) {}
+
+    fn watch_config(&self) {}
+
+    fn apply_store(&self) -> &dyn apply::ApplyStore {
+        self
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        sqlx::migrate!("migrations/sqlite")
+            .run(&self.pool)
+            .await
+            .map_err(schema::migrate_error)?;
+        self.schema.set_ready();
+        Ok(())
+    }
+});
 
 impl_apply_store!(
     SqliteStore,
