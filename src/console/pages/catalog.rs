@@ -80,12 +80,7 @@ pub async fn pipeline(
     path: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
     let s = signed(&state, &req).await?;
-    let pl = state
-        .store
-        .get_pipeline(&path)
-        .await?
-        .ok_or_else(|| ApiError::not_found("pipeline"))?;
-    s.auth.require(&pl.project_id, Role::Viewer, "pipeline")?;
+    let pl = crate::api::pipelines::load(&state, &s.auth, &path, Role::Viewer).await?;
     let owner = state.store.get_project(&pl.project_id).await?;
     let spec = parsed(Some(&pl.spec));
     let incoming: Vec<Value> = state
