@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::domain::run_status::RunStatus;
-use crate::store::{RunProgress, Store};
+use crate::store::{RunProgress, Store, StoreError};
 
 /// How often a followed run's progress is read.
 pub const POLL: Duration = Duration::from_millis(250);
@@ -85,11 +85,18 @@ async fn poll(store: Arc<dyn Store>, run_id: String, tx: watch::Sender<Arc<Feed>
     let mut feed = Feed::default();
     loop {
         match store.run_progress(&run_id).await {
-            Ok(Some(progress)) => {
-                if update(store.as_ref(), &run_id, &mut feed, progress).await {
+            Ok(Some(progress)) => match update(store.as_ref(), &run_id, &feed, progress).await {
+                Ok(next) if next != feed => {
+                    feed = next;
                     tx.send_replace(Arc::new(feed.clone()));
                 }
-            }
+                Ok(_) => {}
+                // Nothing of this read is published: a feed whose run is final but whose log
+                // tail is missing would end every follower's stream without that tail.
+                Err(e) => {
+                    tracing::debug!(run_id = %run_id, error = %crate::telemetry::chain(&e), "reading a followed run's log failed; retrying")
+                }
+            },
             Ok(None) => {
                 feed.gone = true;
                 tx.send_replace(Arc::new(feed.clone()));
@@ -108,30 +115,36 @@ async fn poll(store: Arc<dyn Store>, run_id: String, tx: watch::Sender<Arc<Feed>
     }
 }
 
-/// Folds a fresh progress read into `feed`, reading only the new tails of logs that grew.
-/// Returns whether anything changed.
-async fn update(store: &dyn Store, run_id: &str, feed: &mut Feed, p: RunProgress) -> bool {
+/// The feed after a fresh progress read of `run_id`, reading only the new tails of logs that
+/// grew since `feed`. Fails, rather than answer a feed with a log cut short, when a tail
+/// cannot be read.
+async fn update(
+    store: &dyn Store,
+    run_id: &str,
+    feed: &Feed,
+    p: RunProgress,
+) -> Result<Feed, StoreError> {
     let mut steps = Vec::with_capacity(p.steps.len());
     for s in p.steps {
         let prev = feed.steps.iter().find(|f| f.idx == s.idx);
         let (text, chars) = match prev {
             Some(f) if f.chars == s.log_chars => (f.text.clone(), f.chars),
             Some(f) if f.chars < s.log_chars => {
-                match store.step_log_tail(run_id, s.idx, f.chars).await {
-                    Ok(Some(tail)) => (
+                match store.step_log_tail(run_id, s.idx, f.chars).await? {
+                    Some(tail) => (
                         Arc::from(format!("{}{tail}", f.text)),
                         f.chars + tail.chars().count() as i64,
                     ),
-                    _ => (f.text.clone(), f.chars),
+                    None => (f.text.clone(), f.chars),
                 }
             }
             // New, or shorter (a new attempt rewrote it): read it whole.
-            _ => match store.step_log_tail(run_id, s.idx, 0).await {
-                Ok(Some(all)) => {
+            _ => match store.step_log_tail(run_id, s.idx, 0).await? {
+                Some(all) => {
                     let n = all.chars().count() as i64;
                     (Arc::from(all), n)
                 }
-                _ => (Arc::from(""), 0),
+                None => (Arc::from(""), 0),
             },
         };
         steps.push(StepFeed {
@@ -143,14 +156,11 @@ async fn update(store: &dyn Store, run_id: &str, feed: &mut Feed, p: RunProgress
             chars,
         });
     }
-    let next = Feed {
+    Ok(Feed {
         status: p.status,
         reason: p.reason,
         attempt: p.attempt,
         steps,
         gone: false,
-    };
-    let changed = next != *feed;
-    *feed = next;
-    changed
+    })
 }
