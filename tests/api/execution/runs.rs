@@ -151,9 +151,18 @@ async fn signed_push_runs_to_success_with_variables_in_argv_and_env(app: TestApp
 }
 
 async fn supersede_burst_leaves_the_newest(app: TestApp) {
-    let pl = pipeline(&app, json!({ "name": "s", "variables": [{ "name": "target" }, { "name": "n" }],
+    // Each run's step waits for `go`, which appears once the whole burst is queued: the
+    // blocker holds the key however slowly the burst arrives.
+    let dir = tempfile::tempdir().unwrap();
+    let go = dir.path().join("go");
+    let pl = pipeline(
+        &app,
+        json!({ "name": "s", "variables": [{ "name": "target" }, { "name": "n" }],
         "concurrency": { "key": "${target}", "policy": "supersede", "max": 1 },
-        "steps": [{ "name": "work", "action": "command", "program": "/bin/sleep", "args": ["0.5"] }] }))
+        "steps": [{ "name": "work", "action": "command", "program": "/bin/sh",
+            "args": ["-c", "while [ ! -e \"$GO\" ]; do sleep 0.05; done"],
+            "env": { "GO": go.display().to_string() }, "timeout_secs": 60 }] }),
+    )
     .await;
     let blocker = manual(&app, &pl, json!({ "target": "prod", "n": 0 })).await;
     wait_running(&app, &blocker).await;
@@ -162,6 +171,7 @@ async fn supersede_burst_leaves_the_newest(app: TestApp) {
         burst.push(manual(&app, &pl, json!({ "target": "prod", "n": n })).await);
     }
     let other = manual(&app, &pl, json!({ "target": "staging", "n": 99 })).await;
+    std::fs::write(&go, b"").unwrap();
     assert_eq!(wait_final(&app, &blocker).await["status"], "succeeded");
     assert_eq!(
         wait_final(&app, &other).await["status"],
