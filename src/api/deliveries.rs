@@ -12,7 +12,8 @@ use crate::domain::ids::{new_id, IdKind};
 use crate::domain::role::Role;
 use crate::domain::time::{now_ms, rfc3339};
 use crate::error::ApiError;
-use crate::ingest::handler::{accept, Incoming, IngestState};
+use crate::ingest::accept::Facts;
+use crate::ingest::handler::{accept_and_answer, Incoming, IngestState};
 use crate::store::DeliveryRow;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -253,5 +254,10 @@ pub async fn replay(
         content_type: original.content_type.as_deref(),
         body: &original.body,
     };
-    accept(&state, &ingest, &hook, delivery, incoming, false).await
+    let facts = Facts {
+        delivery,
+        incoming,
+        dedup: false,
+    };
+    accept_and_answer(&ingest, &hook, facts, &state.settings.public_url).await
 }
