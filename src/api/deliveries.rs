@@ -8,6 +8,7 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use super::{page, AppState, Auth};
+use crate::domain::delivery::Verification;
 use crate::domain::ids::{new_id, IdKind};
 use crate::domain::role::Role;
 use crate::domain::time::{now_ms, rfc3339};
@@ -90,7 +91,8 @@ impl DeliveryOut {
             (None, None, None)
         };
         Self {
-            verification: serde_json::from_str(&d.verification).unwrap_or(Value::Null),
+            verification: serde_json::to_value(Verification::from(d.verification.clone()))
+                .unwrap_or(Value::Null),
             variables: json_field(&d.variables),
             problems: json_field(&d.problems),
             id: d.id,
@@ -196,14 +198,8 @@ pub async fn replay(
     let original = load(&state, &auth, &path, Role::Member).await?;
     // Only requests that passed authentication (or needed none) were kept whole; a replay of a
     // replay is as good as its original.
-    let result = serde_json::from_str::<Value>(&original.verification)
-        .ok()
-        .and_then(|v| v["result"].as_str().map(str::to_string));
-    let authenticated = matches!(
-        result.as_deref(),
-        Some("verified" | "not_required" | "replayed")
-    );
-    let unverified = original.body_truncated || !authenticated;
+    let verification = Verification::from(original.verification.clone());
+    let unverified = original.body_truncated || !verification.is_authenticated();
     if unverified {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -239,8 +235,10 @@ pub async fn replay(
         status_code: 0,
         outcome: String::new(),
         error: None,
-        verification: serde_json::json!({ "result": "replayed", "original": original.id })
-            .to_string(),
+        verification: Verification::Replayed {
+            original: original.id.clone(),
+        }
+        .to_json(),
         filter_reason: None,
         variables: None,
         problems: None,

@@ -160,9 +160,9 @@ pub async fn test_hook(
     }
     if !input.skip_signature {
         match check_signature(&hook, &header, &raw, now) {
-            Ok(v) => out.verification = v,
+            Ok(v) => out.verification = json!(v),
             Err((err, v)) => {
-                out.verification = v;
+                out.verification = json!(v);
                 refuse(&mut out, err);
                 return Ok(HttpResponse::Ok().json(out));
             }

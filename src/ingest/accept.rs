@@ -8,8 +8,10 @@ use super::body::BodyError;
 use super::committer::{CommitError, Committer};
 use super::evaluate::{evaluate, Decision, Incoming};
 use super::hooks::LoadedHook;
+use crate::domain::delivery::DeliveryOutcome;
 use crate::domain::ids::{new_id, IdKind};
 use crate::domain::pipeline::RunLimit;
+use crate::domain::run_status::RunStatus;
 use crate::domain::variable::VariableProblem;
 use crate::store::{DeliveryRow, IngestResult, IngestWrite, RunRow};
 
@@ -114,7 +116,7 @@ pub async fn accept(
     let run = new_run(hook, &delivery, &variables);
     let run_id = run.id.clone();
     delivery.status_code = 202;
-    delivery.outcome = "accepted".into();
+    delivery.outcome = DeliveryOutcome::Accepted.as_str().into();
     delivery.run_id = Some(run_id.clone());
     let dedup_key = eval.provider_delivery_id.filter(|_| dedup);
     let write = IngestWrite {
@@ -147,7 +149,7 @@ pub fn record_refused(
     code: &'static str,
 ) {
     delivery.status_code = i64::from(status);
-    delivery.outcome = "rejected".into();
+    delivery.outcome = DeliveryOutcome::Rejected.as_str().into();
     delivery.error = Some(code.to_string());
     committer.record(IngestWrite {
         delivery,
@@ -163,7 +165,7 @@ async fn commit_ignored(
     reason: String,
 ) -> Result<(), Refusal> {
     delivery.status_code = 200;
-    delivery.outcome = "ignored".into();
+    delivery.outcome = DeliveryOutcome::Ignored.as_str().into();
     delivery.filter_reason = Some(reason);
     let write = IngestWrite {
         delivery,
@@ -185,7 +187,7 @@ fn new_run(hook: &LoadedHook, delivery: &DeliveryRow, variables: &Map<String, Va
         project_id: hook.project_id.clone(),
         hook_id: Some(hook.id.clone()),
         delivery_id: Some(delivery.id.clone()),
-        status: "queued".into(),
+        status: RunStatus::Queued.as_str().into(),
         reason: None,
         // The same text the delivery records, serialized once.
         variables: delivery.variables.clone().unwrap_or_default(),

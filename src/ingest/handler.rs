@@ -6,7 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{post, web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use secrecy::ExposeSecret;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::accept::{accept, record_refused, Facts, Outcome, Refusal};
 use super::client_ip::{client_ip, is_trusted};
@@ -16,6 +16,7 @@ use super::hooks::{HookCache, LoadedHook};
 use super::record::{new_delivery, MinuteBudget};
 use super::signature::verify;
 use crate::app::AppState;
+use crate::domain::delivery::{SecretUsed, Verification};
 use crate::domain::ids::{new_id, IdKind};
 use crate::domain::time::now_ms;
 use crate::domain::variable::VariableProblem;
@@ -135,8 +136,9 @@ async fn handle(
         received_at,
         body: &body,
     };
-    let unverified =
-        |err: ApiError, verification: Option<Value>| request.refuse(ingest, err, verification);
+    let unverified = |err: ApiError, verification: Option<Verification>| {
+        request.refuse(ingest, err, verification)
+    };
     if !hook.is_active {
         let err = ApiError::new(
             StatusCode::FORBIDDEN,
@@ -157,11 +159,11 @@ async fn handle(
     };
     let verification = match check_signature(&hook, &header, &body, received_at) {
         Ok(v) => v,
-        Err((err, outcome)) => return Err(unverified(err, Some(outcome))),
+        Err((err, failed)) => return Err(unverified(err, Some(failed))),
     };
 
     let mut delivery = new_delivery(&delivery_id, &hook, &req, received_at, &body, true);
-    delivery.verification = verification.to_string();
+    delivery.verification = verification.to_json();
     if let Some(limit) = hook.config.rate_limit_per_minute {
         // Counted after verification, so forged requests cannot spend a sender's budget.
         if !ingest.rate.allow(&hook.id, limit) {
@@ -240,9 +242,9 @@ pub fn check_signature(
     header: &dyn Fn(&str) -> Option<String>,
     body: &[u8],
     now_ms: i64,
-) -> Result<Value, (ApiError, Value)> {
+) -> Result<Verification, (ApiError, Verification)> {
     if !hook.compiled.requires_secret {
-        return Ok(json!({ "result": "not_required" }));
+        return Ok(Verification::NotRequired);
     }
     let mut secrets = vec![hook.secret.expose_secret()];
     if let Some((prev, until)) = &hook.previous {
@@ -251,11 +253,17 @@ pub fn check_signature(
         }
     }
     match verify(&hook.compiled.verify, &secrets, header, body, now_ms / 1000) {
-        Ok(0) => Ok(json!({ "result": "verified", "secret": "current" })),
-        Ok(_) => Ok(json!({ "result": "verified", "secret": "previous" })),
+        Ok(0) => Ok(Verification::Verified {
+            secret: SecretUsed::Current,
+        }),
+        Ok(_) => Ok(Verification::Verified {
+            secret: SecretUsed::Previous,
+        }),
         Err(e) => Err((
             ApiError::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string()),
-            json!({ "result": "failed", "problem": e.to_string() }),
+            Verification::Failed {
+                problem: e.to_string(),
+            },
         )),
     }
 }
@@ -362,7 +370,12 @@ struct Unverified<'a> {
 impl Unverified<'_> {
     /// Records the refusal within the hook's failure budget, keeping only a prefix of the body,
     /// and returns the error.
-    fn refuse(&self, ingest: &IngestState, err: ApiError, verification: Option<Value>) -> ApiError {
+    fn refuse(
+        &self,
+        ingest: &IngestState,
+        err: ApiError,
+        verification: Option<Verification>,
+    ) -> ApiError {
         if !ingest
             .failures
             .allow(&self.hook.id, FAILURES_RECORDED_PER_MINUTE)
@@ -378,7 +391,7 @@ impl Unverified<'_> {
             false,
         );
         if let Some(v) = verification {
-            delivery.verification = v.to_string();
+            delivery.verification = v.to_json();
         }
         reject(ingest, delivery, err)
     }

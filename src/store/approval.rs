@@ -155,12 +155,13 @@ macro_rules! impl_approval_store {
                 let Some(approval) = decided else {
                     return Ok(None);
                 };
-                let (status, reason, step_status) = match d.decision {
-                    Decision::Approved => ("queued", None, "succeeded"),
-                    Decision::Rejected => ("rejected", Some(format!("rejected by {}", d.by)), "rejected"),
-                    Decision::TimedOut => ("timed_out", Some("approval timed out".to_string()), "timed_out"),
+                let (status, step_status) = d.decision.states();
+                let reason = match d.decision {
+                    Decision::Approved => None,
+                    Decision::Rejected => Some(format!("rejected by {}", d.by)),
+                    Decision::TimedOut => Some("approval timed out".to_string()),
                 };
-                let finished_at = (status != "queued").then_some(d.now);
+                let finished_at = status.is_final().then_some(d.now);
                 let updated: Option<RunRow> = sqlx::query_as(
                     "UPDATE runs SET status = $2, reason = $3, finished_at = $4 WHERE id = $1 AND status = 'waiting_approval' \
                      RETURNING *",
@@ -181,8 +182,8 @@ macro_rules! impl_approval_store {
                     .bind(d.now)
                     .execute(&mut *tx)
                     .await?;
-                if status != "queued" {
-                    approval_events!(tx, &run, &approval, &format!("run.{status}"), d.now);
+                if let Some(event) = status.event().filter(|_| status.is_final()) {
+                    approval_events!(tx, &run, &approval, event, d.now);
                 }
                 tx.commit().await?;
                 Ok(Some((run, approval)))

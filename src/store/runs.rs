@@ -36,7 +36,7 @@ macro_rules! impl_runs {
             pub(crate) async fn insert_run(&self, run: &RunRow) -> Result<(), StoreError> {
                 let mut tx = self.pool.begin_with($begin).await?;
                 bind_run!(sqlx::query($crate::store::shared::RUN_INSERT), run).execute(&mut *tx).await?;
-                if run.status == "queued" {
+                if run.status == $crate::domain::run_status::RunStatus::Queued.as_str() {
                     enqueue_events!(tx, run, "run.queued", run.created_at);
                 }
                 tx.commit().await?;
@@ -77,7 +77,7 @@ macro_rules! impl_runs {
                 let mut blocked: std::collections::HashSet<(String, String)> = std::collections::HashSet::new();
                 for run in candidates {
                     use $crate::domain::concurrency::ConcurrencyPolicy;
-                    let limited = ConcurrencyPolicy::limiting(run.concurrency_key.as_deref(), run.concurrency_policy.as_deref())
+                    let limited = ConcurrencyPolicy::limiting(run.concurrency_key.as_deref(), run.concurrency_policy)
                         .zip(run.concurrency_key.clone())
                         .map(|(policy, key)| (key, policy));
                     if let Some((key, policy)) = limited {
@@ -259,7 +259,7 @@ macro_rules! impl_runs {
                 Ok(sqlx::query_as("SELECT * FROM run_steps WHERE run_id = $1 ORDER BY idx").bind(run_id).fetch_all(&self.pool).await?)
             }
 
-            pub(crate) async fn recover_expired(&self, now: i64) -> Result<Vec<(String, String)>, StoreError> {
+            pub(crate) async fn recover_expired(&self, now: i64) -> Result<Vec<(String, $crate::domain::run_status::RunStatus)>, StoreError> {
                 let expired: Vec<RunRow> = sqlx::query_as("SELECT * FROM runs WHERE status = 'running' AND lease_expires_at < $1")
                     .bind(now)
                     .fetch_all(&self.pool)
@@ -267,7 +267,7 @@ macro_rules! impl_runs {
                 let mut changed = Vec::new();
                 for run in expired {
                     let retry = run.attempt < run.max_attempts;
-                    let status = if retry { "queued" } else { "failed" };
+                    let status = if retry { $crate::domain::run_status::RunStatus::Queued } else { $crate::domain::run_status::RunStatus::Failed };
                     let mut tx = self.pool.begin_with($begin).await?;
                     let updated: Option<RunRow> = sqlx::query_as(
                         "UPDATE runs SET status = $3, reason = $4, finished_at = $5, worker_id = NULL, lease_expires_at = NULL \
@@ -291,13 +291,13 @@ macro_rules! impl_runs {
                     }
                     tx.commit().await?;
                     if updated.is_some() {
-                        changed.push((run.id, status.to_string()));
+                        changed.push((run.id, status));
                     }
                 }
                 Ok(changed)
             }
 
-            pub(crate) async fn request_cancel(&self, run_id: &str, now: i64) -> Result<Option<String>, StoreError> {
+            pub(crate) async fn request_cancel(&self, run_id: &str, now: i64) -> Result<Option<$crate::domain::run_status::RunStatus>, StoreError> {
                 let mut tx = self.pool.begin_with($begin).await?;
                 let cancelled: Option<RunRow> = sqlx::query_as(
                     "UPDATE runs SET status = 'cancelled', finished_at = $2, reason = CASE status WHEN 'queued' \
@@ -313,13 +313,13 @@ macro_rules! impl_runs {
                 }
                 tx.commit().await?;
                 if cancelled.is_some() {
-                    return Ok(Some("cancelled".into()));
+                    return Ok(Some($crate::domain::run_status::RunStatus::Cancelled));
                 }
                 sqlx::query("UPDATE runs SET cancel_requested = TRUE WHERE id = $1 AND status = 'running'")
                     .bind(run_id)
                     .execute(&self.pool)
                     .await?;
-                let status: Option<(String,)> = sqlx::query_as("SELECT status FROM runs WHERE id = $1").bind(run_id).fetch_optional(&self.pool).await?;
+                let status: Option<($crate::domain::run_status::RunStatus,)> = sqlx::query_as("SELECT status FROM runs WHERE id = $1").bind(run_id).fetch_optional(&self.pool).await?;
                 Ok(status.map(|s| s.0))
             }
     } };

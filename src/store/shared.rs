@@ -295,11 +295,11 @@ macro_rules! impl_store {
             <$ty>::list_steps(self, run_id).await
         }
 
-        async fn recover_expired(&self, now: i64) -> Result<Vec<(String, String)>, StoreError> {
+        async fn recover_expired(&self, now: i64) -> Result<Vec<(String, $crate::domain::run_status::RunStatus)>, StoreError> {
             <$ty>::recover_expired(self, now).await
         }
 
-        async fn request_cancel(&self, run_id: &str, now: i64) -> Result<Option<String>, StoreError> {
+        async fn request_cancel(&self, run_id: &str, now: i64) -> Result<Option<$crate::domain::run_status::RunStatus>, StoreError> {
             <$ty>::request_cancel(self, run_id, now).await
         }
 
