@@ -51,6 +51,7 @@ macro_rules! named_enum {
 pub mod approval;
 pub mod body_problem;
 pub mod concurrency;
+pub mod dedup;
 pub mod delivery;
 pub mod filter;
 pub mod hook;
