@@ -8,11 +8,13 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use super::{page, AppState, Auth};
+use crate::domain::delivery::Verification;
 use crate::domain::ids::{new_id, IdKind};
 use crate::domain::role::Role;
 use crate::domain::time::{now_ms, rfc3339};
 use crate::error::ApiError;
-use crate::ingest::handler::{accept, Incoming, IngestState};
+use crate::ingest::accept::Facts;
+use crate::ingest::handler::{accept_and_answer, Incoming, IngestState};
 use crate::store::DeliveryRow;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -89,7 +91,8 @@ impl DeliveryOut {
             (None, None, None)
         };
         Self {
-            verification: serde_json::from_str(&d.verification).unwrap_or(Value::Null),
+            verification: serde_json::to_value(Verification::from(d.verification.clone()))
+                .unwrap_or(Value::Null),
             variables: json_field(&d.variables),
             problems: json_field(&d.problems),
             id: d.id,
@@ -195,14 +198,8 @@ pub async fn replay(
     let original = load(&state, &auth, &path, Role::Member).await?;
     // Only requests that passed authentication (or needed none) were kept whole; a replay of a
     // replay is as good as its original.
-    let result = serde_json::from_str::<Value>(&original.verification)
-        .ok()
-        .and_then(|v| v["result"].as_str().map(str::to_string));
-    let authenticated = matches!(
-        result.as_deref(),
-        Some("verified" | "not_required" | "replayed")
-    );
-    let unverified = original.body_truncated || !authenticated;
+    let verification = Verification::from(original.verification.clone());
+    let unverified = original.body_truncated || !verification.is_authenticated();
     if unverified {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -238,8 +235,10 @@ pub async fn replay(
         status_code: 0,
         outcome: String::new(),
         error: None,
-        verification: serde_json::json!({ "result": "replayed", "original": original.id })
-            .to_string(),
+        verification: Verification::Replayed {
+            original: original.id.clone(),
+        }
+        .to_json(),
         filter_reason: None,
         variables: None,
         problems: None,
@@ -253,5 +252,10 @@ pub async fn replay(
         content_type: original.content_type.as_deref(),
         body: &original.body,
     };
-    accept(&state, &ingest, &hook, delivery, incoming, false).await
+    let facts = Facts {
+        delivery,
+        incoming,
+        dedup: false,
+    };
+    accept_and_answer(&ingest, &hook, facts, &state.settings.public_url).await
 }

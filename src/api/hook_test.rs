@@ -16,7 +16,7 @@ use crate::domain::role::Role;
 use crate::domain::time::{now_ms, parse_rfc3339};
 use crate::domain::FieldError;
 use crate::error::ApiError;
-use crate::ingest::evaluate::{evaluate, Incoming, Outcome};
+use crate::ingest::evaluate::{evaluate, Decision, Incoming};
 use crate::ingest::handler::{check_signature, IngestState};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -160,9 +160,9 @@ pub async fn test_hook(
     }
     if !input.skip_signature {
         match check_signature(&hook, &header, &raw, now) {
-            Ok(v) => out.verification = v,
+            Ok(v) => out.verification = json!(v),
             Err((err, v)) => {
-                out.verification = v;
+                out.verification = json!(v);
                 refuse(&mut out, err);
                 return Ok(HttpResponse::Ok().json(out));
             }
@@ -183,17 +183,17 @@ pub async fn test_hook(
         out.filters = hook.compiled.filters.verdicts(vars);
         out.variables = vars.clone();
     }
-    match eval.outcome {
-        Outcome::Refused(err, _) => refuse(&mut out, err),
-        Outcome::SlackChallenge(_) => {
+    match eval.decision {
+        Decision::Refused(refusal) => refuse(&mut out, refusal.into()),
+        Decision::SlackChallenge(_) => {
             out.would = "ignore".into();
             out.reason = Some("slack url_verification".into());
         }
-        Outcome::Ignored(reason) => {
+        Decision::Ignored(reason) => {
             out.would = "ignore".into();
             out.reason = Some(reason);
         }
-        Outcome::Run(vars) => {
+        Decision::Run(vars) => {
             out.status = 202;
             out.would = "run".into();
             out.variables = vars;

@@ -14,6 +14,7 @@ use crate::domain::ids::{new_id, IdKind};
 use crate::domain::pipeline::{PipelineSpec, RunLimit};
 use crate::domain::role::Role;
 use crate::domain::run_status::RunStatus;
+use crate::domain::step_status::StepStatus;
 use crate::domain::time::{now_ms, parse_rfc3339, rfc3339};
 use crate::domain::FieldError;
 use crate::error::ApiError;
@@ -28,17 +29,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(manual);
 }
 
-/// True when the run has ended.
-pub(crate) fn is_final(status: &str) -> bool {
-    RunStatus::parse(status).is_some_and(RunStatus::is_final)
-}
-
 /// A step of a run.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct StepOut {
     pub name: String,
     /// `running`, `succeeded`, `failed`, `timed_out`, `cancelled`.
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: StepStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -141,7 +138,8 @@ pub async fn get_one(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct StepLogOut {
     pub name: String,
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: StepStatus,
     /// stdout and stderr (command) or status and first KiB of the answer (http); secrets redacted.
     pub log: String,
 }
@@ -258,19 +256,19 @@ pub async fn cancel(
         .request_cancel(&row.id, now_ms())
         .await?
         .ok_or_else(|| ApiError::not_found("run"))?;
-    if is_final(&status) && status != "cancelled" {
+    if status.is_final() && status != RunStatus::Cancelled {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "run_finished",
             format!("the run already ended: {status}"),
         ));
     }
-    if row.status == "queued" && status == "cancelled" {
+    if row.status == RunStatus::Queued.as_str() && status == RunStatus::Cancelled {
         state
             .metrics
             .run_finished(&row.pipeline_id, "cancelled", None, now_ms());
     }
-    let note = if status == "running" {
+    let note = if status == RunStatus::Running {
         "cancel requested: the run stops within a heartbeat"
     } else {
         "cancelled"
@@ -294,7 +292,7 @@ async fn enqueue(
         project_id: pipeline.project_id.clone(),
         hook_id: None,
         delivery_id: None,
-        status: "queued".into(),
+        status: RunStatus::Queued.as_str().into(),
         reason: None,
         variables: Value::Object(variables).to_string(),
         triggered_by,
@@ -327,7 +325,7 @@ pub async fn retry(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let row = load(&state, &auth, &path, Role::Member).await?;
-    if !is_final(&row.status) {
+    if !RunStatus::parse(&row.status).is_some_and(RunStatus::is_final) {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "run_not_finished",

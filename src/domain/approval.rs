@@ -3,6 +3,8 @@
 
 use super::pipeline::Step;
 use super::role::Role;
+use super::run_status::RunStatus;
+use super::step_status::StepStatus;
 use super::FieldError;
 
 /// How long an approval waits when its step gives no `timeout_secs`: a day.
@@ -25,6 +27,16 @@ impl Decision {
             Decision::Approved => "approved",
             Decision::Rejected => "rejected",
             Decision::TimedOut => "timed_out",
+        }
+    }
+
+    /// What the decision makes of the waiting run and of its approval step: approved queues the
+    /// run again (it resumes after the step); rejected and timed out end it.
+    pub fn states(self) -> (RunStatus, StepStatus) {
+        match self {
+            Decision::Approved => (RunStatus::Queued, StepStatus::Succeeded),
+            Decision::Rejected => (RunStatus::Rejected, StepStatus::Rejected),
+            Decision::TimedOut => (RunStatus::TimedOut, StepStatus::TimedOut),
         }
     }
 }

@@ -12,31 +12,21 @@ pub enum ConcurrencyPolicy {
     Parallel,
 }
 
+named_enum!(ConcurrencyPolicy {
+    Queue = "queue",
+    Supersede = "supersede",
+    Parallel = "parallel",
+});
+
 impl ConcurrencyPolicy {
-    /// Every policy.
-    pub const ALL: [ConcurrencyPolicy; 3] = [
-        ConcurrencyPolicy::Queue,
-        ConcurrencyPolicy::Supersede,
-        ConcurrencyPolicy::Parallel,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ConcurrencyPolicy::Queue => "queue",
-            ConcurrencyPolicy::Supersede => "supersede",
-            ConcurrencyPolicy::Parallel => "parallel",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<ConcurrencyPolicy> {
-        ConcurrencyPolicy::ALL.into_iter().find(|p| p.as_str() == s)
-    }
-
     /// The policy that limits a stored run: `None` for a run without a key, or whose policy
-    /// is `parallel`, absent or unknown (a run is never held back by a name it cannot read).
-    pub fn limiting(key: Option<&str>, stored: Option<&str>) -> Option<ConcurrencyPolicy> {
+    /// is `parallel` or absent.
+    pub fn limiting(
+        key: Option<&str>,
+        stored: Option<ConcurrencyPolicy>,
+    ) -> Option<ConcurrencyPolicy> {
         key?;
-        match stored.and_then(ConcurrencyPolicy::parse)? {
+        match stored? {
             ConcurrencyPolicy::Parallel => None,
             limited => Some(limited),
         }
@@ -58,23 +48,11 @@ mod tests {
     #[test]
     fn only_a_keyed_queue_or_supersede_run_is_limited() {
         use ConcurrencyPolicy::*;
-        assert_eq!(
-            ConcurrencyPolicy::limiting(Some("main"), Some("queue")),
-            Some(Queue)
-        );
-        assert_eq!(
-            ConcurrencyPolicy::limiting(Some("main"), Some("supersede")),
-            Some(Supersede)
-        );
-        assert_eq!(
-            ConcurrencyPolicy::limiting(Some("main"), Some("parallel")),
-            None
-        );
-        assert_eq!(ConcurrencyPolicy::limiting(Some("main"), None), None);
-        assert_eq!(
-            ConcurrencyPolicy::limiting(Some("main"), Some("later")),
-            None
-        );
-        assert_eq!(ConcurrencyPolicy::limiting(None, Some("queue")), None);
+        let limiting = ConcurrencyPolicy::limiting;
+        assert_eq!(limiting(Some("main"), Some(Queue)), Some(Queue));
+        assert_eq!(limiting(Some("main"), Some(Supersede)), Some(Supersede));
+        assert_eq!(limiting(Some("main"), Some(Parallel)), None);
+        assert_eq!(limiting(Some("main"), None), None);
+        assert_eq!(limiting(None, Some(Queue)), None);
     }
 }

@@ -1,8 +1,58 @@
 //! Pure types and rules, no I/O: ids, roles, pipelines, hooks, variables, templates.
 
+/// Gives an enum stored and shown by name: `ALL`, `as_str`, `parse`, `FromStr` (error
+/// [`UnknownName`]), `TryFrom<String>` and `Display`. Each variant's name is written once.
+macro_rules! named_enum {
+    ($ty:ident { $($variant:ident = $name:literal),+ $(,)? }) => {
+        impl $ty {
+            /// Every value, in declaration order.
+            pub const ALL: [$ty; [$($name),+].len()] = [$($ty::$variant),+];
+
+            /// The stored and shown name.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $name,)+
+                }
+            }
+
+            /// The value a name stands for; `None` for a name no value has.
+            pub fn parse(s: &str) -> Option<$ty> {
+                match s {
+                    $($name => Some($ty::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl std::str::FromStr for $ty {
+            type Err = $crate::domain::UnknownName;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                $ty::parse(s).ok_or_else(|| $crate::domain::UnknownName(s.to_string()))
+            }
+        }
+
+        impl TryFrom<String> for $ty {
+            type Error = $crate::domain::UnknownName;
+
+            fn try_from(s: String) -> Result<Self, Self::Error> {
+                s.parse()
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
 pub mod approval;
 pub mod body_problem;
 pub mod concurrency;
+pub mod dedup;
+pub mod delivery;
 pub mod filter;
 pub mod hook;
 pub mod ids;
@@ -12,11 +62,17 @@ pub mod pipeline;
 pub mod role;
 pub mod run;
 pub mod run_status;
+pub mod step_status;
 pub mod template;
 pub mod time;
 pub mod variable;
 
 use serde::Serialize;
+
+/// A stored name that no value of its type has.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown name {0:?}")]
+pub struct UnknownName(pub String);
 
 /// One problem with one field of a request, reported in a 422's `details`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]

@@ -83,7 +83,7 @@ fn one() -> u32 {
 pub struct RunLimit {
     /// The rendered key; `None` when runs are parallel.
     pub key: Option<String>,
-    pub policy: Option<String>,
+    pub policy: Option<ConcurrencyPolicy>,
     pub max: Option<i64>,
 }
 
@@ -94,16 +94,18 @@ impl RunLimit {
         concurrency: Option<&Concurrency>,
         vars: &serde_json::Map<String, Value>,
     ) -> RunLimit {
-        match concurrency {
-            Some(c) if ConcurrencyPolicy::parse(&c.policy) != Some(ConcurrencyPolicy::Parallel) => {
-                RunLimit {
-                    key: Some(super::key::stored_key(
-                        template::render(&c.key, vars).unwrap_or_else(|_| c.key.clone()),
-                    )),
-                    policy: Some(c.policy.clone()),
-                    max: Some(c.max as i64),
-                }
-            }
+        let Some(c) = concurrency else {
+            return RunLimit::default();
+        };
+        // A saved pipeline's policy is one of the names (checked when it is saved).
+        match ConcurrencyPolicy::parse(&c.policy) {
+            Some(policy @ (ConcurrencyPolicy::Queue | ConcurrencyPolicy::Supersede)) => RunLimit {
+                key: Some(super::key::stored_key(
+                    template::render(&c.key, vars).unwrap_or_else(|_| c.key.clone()),
+                )),
+                policy: Some(policy),
+                max: Some(c.max as i64),
+            },
             _ => RunLimit::default(),
         }
     }

@@ -20,38 +20,19 @@ pub enum RunStatus {
     Rejected,
 }
 
+named_enum!(RunStatus {
+    Queued = "queued",
+    Running = "running",
+    WaitingApproval = "waiting_approval",
+    Succeeded = "succeeded",
+    Failed = "failed",
+    Cancelled = "cancelled",
+    TimedOut = "timed_out",
+    Superseded = "superseded",
+    Rejected = "rejected",
+});
+
 impl RunStatus {
-    /// Every state, in the order of a run's life.
-    pub const ALL: [RunStatus; 9] = [
-        RunStatus::Queued,
-        RunStatus::Running,
-        RunStatus::WaitingApproval,
-        RunStatus::Succeeded,
-        RunStatus::Failed,
-        RunStatus::Cancelled,
-        RunStatus::TimedOut,
-        RunStatus::Superseded,
-        RunStatus::Rejected,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::Queued => "queued",
-            RunStatus::Running => "running",
-            RunStatus::WaitingApproval => "waiting_approval",
-            RunStatus::Succeeded => "succeeded",
-            RunStatus::Failed => "failed",
-            RunStatus::Cancelled => "cancelled",
-            RunStatus::TimedOut => "timed_out",
-            RunStatus::Superseded => "superseded",
-            RunStatus::Rejected => "rejected",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<RunStatus> {
-        RunStatus::ALL.into_iter().find(|st| st.as_str() == s)
-    }
-
     /// A final state: nothing changes the run any more (a retry is a new run).
     pub fn is_final(self) -> bool {
         !matches!(
@@ -73,12 +54,6 @@ impl RunStatus {
             RunStatus::Superseded => Some("run.superseded"),
             RunStatus::Rejected => Some("run.rejected"),
         }
-    }
-}
-
-impl std::fmt::Display for RunStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

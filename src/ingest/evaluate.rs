@@ -1,19 +1,17 @@
 //! What ingest does with a verified request, decided without storing anything: parse →
-//! variables → filters → the pipeline's defaults and required variables. `handler::accept`
-//! commits the outcome; the test route (`POST /api/v1/hooks/{hk}/test`) only shows it.
+//! variables → filters → the pipeline's defaults and required variables. `accept::accept`
+//! commits the decision; the test route (`POST /api/v1/hooks/{hk}/test`) only shows it.
 //!
 //! Filters read only what the delivery carries: the built-ins and the hook's variables (with
 //! the hook's own defaults). The pipeline's defaults are added after the filters, for the run.
 
-use actix_web::http::StatusCode;
 use serde_json::{Map, Value};
 
+use super::accept::Refusal;
 use super::body::{check_encoding, parse_body};
 use super::hooks::LoadedHook;
 use super::signature::{Provider, Source};
 use crate::domain::time::rfc3339;
-use crate::domain::variable::VariableProblem;
-use crate::error::ApiError;
 
 /// A verified request, as `evaluate` reads it (from the wire, from the request log for a
 /// replay, or from a test request).
@@ -25,9 +23,9 @@ pub struct Incoming<'a> {
 }
 
 /// The decision for one request.
-pub enum Outcome {
-    /// Refused with this error (400, 415, 422); nothing runs.
-    Refused(ApiError, Option<Vec<VariableProblem>>),
+pub enum Decision {
+    /// Refused for its body or its variables; nothing runs.
+    Refused(Refusal),
     /// Slack's `url_verification`: answer its challenge, no run.
     SlackChallenge(Value),
     /// A filter did not pass: answered 200 ignored with this reason.
@@ -38,7 +36,7 @@ pub enum Outcome {
 
 /// The decision and what it was made from.
 pub struct Evaluation {
-    pub outcome: Outcome,
+    pub decision: Decision,
     /// The sender's delivery id (dedup key), when the provider has one.
     pub provider_delivery_id: Option<String>,
     pub event: Option<String>,
@@ -61,7 +59,7 @@ pub fn evaluate(
 ) -> Evaluation {
     let header = incoming.header;
     let mut eval = Evaluation {
-        outcome: Outcome::Ignored(String::new()),
+        decision: Decision::Ignored(String::new()),
         provider_delivery_id: None,
         event: None,
         delivery_vars: None,
@@ -73,12 +71,7 @@ pub fn evaluate(
     {
         Ok(v) => v,
         Err(e) => {
-            let status = if e.code() == "invalid_body" {
-                StatusCode::BAD_REQUEST
-            } else {
-                StatusCode::UNSUPPORTED_MEDIA_TYPE
-            };
-            eval.outcome = Outcome::Refused(ApiError::new(status, e.code(), e.to_string()), None);
+            eval.decision = Decision::Refused(Refusal::Body(e));
             return eval;
         }
     };
@@ -87,8 +80,8 @@ pub fn evaluate(
         && parsed.get("type").and_then(Value::as_str) == Some("url_verification")
     {
         // Slack checks a new Events URL by asking for its challenge back; no run.
-        eval.outcome =
-            Outcome::SlackChallenge(parsed.get("challenge").cloned().unwrap_or(Value::Null));
+        eval.decision =
+            Decision::SlackChallenge(parsed.get("challenge").cloned().unwrap_or(Value::Null));
         return eval;
     }
 
@@ -123,12 +116,12 @@ pub fn evaluate(
     match hook.compiled.variables.extract(&parsed, header, &query_fn) {
         Ok(declared) => variables.extend(declared),
         Err(problems) => {
-            eval.outcome = Outcome::Refused(invalid_variables(&problems), Some(problems));
+            eval.decision = Decision::Refused(Refusal::Variables(problems));
             return eval;
         }
     }
     if let Err(reason) = hook.compiled.filters.evaluate(&variables) {
-        eval.outcome = Outcome::Ignored(reason);
+        eval.decision = Decision::Ignored(reason);
         eval.delivery_vars = Some(variables);
         return eval;
     }
@@ -143,23 +136,12 @@ pub fn evaluate(
     }
     let missing = hook.pipeline.missing_required(&variables);
     if missing.is_empty() {
-        eval.outcome = Outcome::Run(variables);
+        eval.decision = Decision::Run(variables);
     } else {
-        eval.outcome = Outcome::Refused(invalid_variables(&missing), Some(missing));
+        eval.decision = Decision::Refused(Refusal::Variables(missing));
         eval.delivery_vars.get_or_insert(variables);
     }
     eval
-}
-
-/// 422 `invalid_variables` naming each variable, with the problems as details.
-fn invalid_variables(problems: &[VariableProblem]) -> ApiError {
-    let names: Vec<&str> = problems.iter().map(|p| p.name.as_str()).collect();
-    ApiError::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "invalid_variables",
-        format!("invalid variables: {}", names.join(", ")),
-    )
-    .with_details(problems)
 }
 
 fn read_source(

@@ -6,22 +6,23 @@ use actix_web::http::StatusCode;
 use actix_web::{post, web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use secrecy::ExposeSecret;
-use serde_json::{json, Map, Value};
+use serde_json::json;
 
+use super::accept::{accept, record_refused, Facts, Outcome, Refusal};
 use super::client_ip::{client_ip, is_trusted};
 use super::committer::Committer;
 pub use super::evaluate::Incoming;
-use super::evaluate::{evaluate, Outcome};
 use super::hooks::{HookCache, LoadedHook};
 use super::record::{new_delivery, MinuteBudget};
 use super::signature::verify;
 use crate::app::AppState;
+use crate::domain::delivery::{SecretUsed, Verification};
 use crate::domain::ids::{new_id, IdKind};
-use crate::domain::pipeline::RunLimit;
 use crate::domain::time::now_ms;
+use crate::domain::variable::VariableProblem;
 use crate::error::ApiError;
 use crate::metrics::{Outcome as Counted, UNKNOWN};
-use crate::store::{DeliveryRow, IngestResult, IngestWrite, RunRow};
+use crate::store::DeliveryRow;
 
 /// Unauthenticated failures recorded per hook per minute (per process).
 const FAILURES_RECORDED_PER_MINUTE: u32 = 20;
@@ -118,29 +119,25 @@ async fn handle(
             "body_too_large",
             format!("the body is over {max} bytes"),
         );
-        return Err(reject_unverified(
-            ingest,
-            &hook,
-            &req,
-            &delivery_id,
+        let request = Unverified {
+            hook: &hook,
+            req: &req,
+            delivery_id: &delivery_id,
             received_at,
-            &[],
-            err,
-            None,
-        ));
+            body: &[],
+        };
+        return Err(request.refuse(ingest, err, None));
     };
     // Refusals before the signature is known to be good: recorded within the failure budget.
-    let unverified = |err: ApiError, verification: Option<Value>| {
-        reject_unverified(
-            ingest,
-            &hook,
-            &req,
-            &delivery_id,
-            received_at,
-            &body,
-            err,
-            verification,
-        )
+    let request = Unverified {
+        hook: &hook,
+        req: &req,
+        delivery_id: &delivery_id,
+        received_at,
+        body: &body,
+    };
+    let unverified = |err: ApiError, verification: Option<Verification>| {
+        request.refuse(ingest, err, verification)
     };
     if !hook.is_active {
         let err = ApiError::new(
@@ -162,11 +159,11 @@ async fn handle(
     };
     let verification = match check_signature(&hook, &header, &body, received_at) {
         Ok(v) => v,
-        Err((err, outcome)) => return Err(unverified(err, Some(outcome))),
+        Err((err, failed)) => return Err(unverified(err, Some(failed))),
     };
 
     let mut delivery = new_delivery(&delivery_id, &hook, &req, received_at, &body, true);
-    delivery.verification = verification.to_string();
+    delivery.verification = verification.to_json();
     if let Some(limit) = hook.config.rate_limit_per_minute {
         // Counted after verification, so forged requests cannot spend a sender's budget.
         if !ingest.rate.allow(&hook.id, limit) {
@@ -191,7 +188,23 @@ async fn handle(
             .and_then(|v| v.to_str().ok()),
         body: &body,
     };
-    accept(app, ingest, &hook, delivery, incoming, true).await
+    let facts = Facts {
+        delivery,
+        incoming,
+        dedup: true,
+    };
+    accept_and_answer(ingest, &hook, facts, &app.settings.public_url).await
+}
+
+/// `accept`, answered over HTTP: the route's answer, which replay gives too.
+pub async fn accept_and_answer(
+    ingest: &IngestState,
+    hook: &LoadedHook,
+    facts: Facts<'_>,
+    public_url: &str,
+) -> Result<HttpResponse, ApiError> {
+    let outcome = accept(&ingest.committer, hook, facts).await?;
+    Ok(answer(outcome, public_url))
 }
 
 /// `403 ip_not_allowed` when the hook has `allowed_ips` and the client address (the TCP peer, or
@@ -229,9 +242,9 @@ pub fn check_signature(
     header: &dyn Fn(&str) -> Option<String>,
     body: &[u8],
     now_ms: i64,
-) -> Result<Value, (ApiError, Value)> {
+) -> Result<Verification, (ApiError, Verification)> {
     if !hook.compiled.requires_secret {
-        return Ok(json!({ "result": "not_required" }));
+        return Ok(Verification::NotRequired);
     }
     let mut secrets = vec![hook.secret.expose_secret()];
     if let Some((prev, until)) = &hook.previous {
@@ -240,85 +253,82 @@ pub fn check_signature(
         }
     }
     match verify(&hook.compiled.verify, &secrets, header, body, now_ms / 1000) {
-        Ok(0) => Ok(json!({ "result": "verified", "secret": "current" })),
-        Ok(_) => Ok(json!({ "result": "verified", "secret": "previous" })),
+        Ok(0) => Ok(Verification::Verified {
+            secret: SecretUsed::Current,
+        }),
+        Ok(_) => Ok(Verification::Verified {
+            secret: SecretUsed::Previous,
+        }),
         Err(e) => Err((
             ApiError::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string()),
-            json!({ "result": "failed", "problem": e.to_string() }),
+            Verification::Failed {
+                problem: e.to_string(),
+            },
         )),
     }
 }
 
-/// Everything after verification: parse → variables → filters → dedup (when `dedup`) →
-/// durable enqueue → answer. `delivery` has the request's facts filled in.
-pub async fn accept(
-    app: &AppState,
-    ingest: &IngestState,
-    hook: &LoadedHook,
-    mut delivery: DeliveryRow,
-    incoming: Incoming<'_>,
-    dedup: bool,
-) -> Result<HttpResponse, ApiError> {
-    let delivery_id = delivery.id.clone();
-    let eval = evaluate(hook, &incoming, &delivery_id, delivery.received_at, false);
-    delivery.provider_delivery_id = eval.provider_delivery_id.clone();
-    delivery.event = eval.event.clone();
-    if let Some(vars) = &eval.delivery_vars {
-        delivery.variables = Some(serde_json::to_string(vars).expect("a JSON map serializes"));
-    }
-    let variables = match eval.outcome {
-        Outcome::Refused(err, problems) => {
-            if let Some(problems) = problems {
-                delivery.problems = serde_json::to_string(&problems).ok();
-            }
-            return Err(reject(ingest, delivery, err));
-        }
-        Outcome::SlackChallenge(challenge) => {
-            commit_ignored(ingest, delivery, "slack url_verification".into()).await?;
-            return Ok(tagged(
-                HttpResponse::Ok().json(json!({ "challenge": challenge })),
-                Counted::Ignored,
-            ));
-        }
-        Outcome::Ignored(reason) => {
-            commit_ignored(ingest, delivery, reason.clone()).await?;
-            return Ok(tagged(
-                HttpResponse::Ok()
-                    .json(json!({ "ignored": true, "reason": reason, "delivery_id": delivery_id })),
-                Counted::Ignored,
-            ));
-        }
-        Outcome::Run(variables) => variables,
-    };
-    delivery.variables = Some(serde_json::to_string(&variables).expect("a JSON map serializes"));
-
-    let run = new_run(hook, &delivery, &variables);
-    let run_id = run.id.clone();
-    delivery.status_code = 202;
-    delivery.outcome = "accepted".into();
-    delivery.run_id = Some(run_id.clone());
-    let dedup_key = eval.provider_delivery_id.filter(|_| dedup);
-    match commit(
-        ingest,
-        IngestWrite {
-            delivery,
-            run: Some(run),
-            dedup_key,
-        },
-    )
-    .await?
-    {
-        IngestResult::Duplicate { run_id } => Ok(tagged(
+/// The HTTP answer to an `Outcome`: 202 with the run's status URL, or 200 for a duplicate,
+/// an ignored delivery or Slack's challenge (marked with its outcome for the metrics).
+fn answer(outcome: Outcome, public_url: &str) -> HttpResponse {
+    match outcome {
+        Outcome::Queued {
+            run_id,
+            delivery_id,
+        } => HttpResponse::Accepted().json(json!({
+            "run_id": run_id,
+            "delivery_id": delivery_id,
+            "status_url": format!("{public_url}/api/v1/runs/{run_id}"),
+        })),
+        Outcome::Duplicate {
+            run_id,
+            delivery_id,
+        } => tagged(
             HttpResponse::Ok()
                 .json(json!({ "duplicate": true, "run_id": run_id, "delivery_id": delivery_id })),
             Counted::Duplicate,
-        )),
-        _ => Ok(HttpResponse::Accepted().json(json!({
-            "run_id": run_id,
-            "delivery_id": delivery_id,
-            "status_url": format!("{}/api/v1/runs/{run_id}", app.settings.public_url),
-        }))),
+        ),
+        Outcome::Ignored {
+            reason,
+            delivery_id,
+        } => tagged(
+            HttpResponse::Ok()
+                .json(json!({ "ignored": true, "reason": reason, "delivery_id": delivery_id })),
+            Counted::Ignored,
+        ),
+        Outcome::SlackChallenge(challenge) => tagged(
+            HttpResponse::Ok().json(json!({ "challenge": challenge })),
+            Counted::Ignored,
+        ),
     }
+}
+
+impl From<Refusal> for ApiError {
+    /// 400 `invalid_body`, 415, 422 `invalid_variables` (the problems as details), or 503 with
+    /// Retry-After and the commit's error as its cause.
+    fn from(refusal: Refusal) -> Self {
+        let status = StatusCode::from_u16(refusal.status()).expect("a valid status");
+        match refusal {
+            Refusal::Body(e) => ApiError::new(status, e.code(), e.to_string()),
+            Refusal::Variables(problems) => invalid_variables(&problems),
+            Refusal::Unavailable(e) => {
+                let mut err = ApiError::unavailable();
+                err.source = Some(e.into());
+                err
+            }
+        }
+    }
+}
+
+/// 422 `invalid_variables` naming each variable, with the problems as details.
+fn invalid_variables(problems: &[VariableProblem]) -> ApiError {
+    let names: Vec<&str> = problems.iter().map(|p| p.name.as_str()).collect();
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_variables",
+        format!("invalid variables: {}", names.join(", ")),
+    )
+    .with_details(problems)
 }
 
 /// A 200 answer marked with its outcome, for the metrics (a 202 is `accepted`).
@@ -342,101 +352,47 @@ async fn read_body(mut payload: web::Payload, max: usize) -> Result<Option<Vec<u
     Ok(Some(body))
 }
 
-fn new_run(hook: &LoadedHook, delivery: &DeliveryRow, variables: &Map<String, Value>) -> RunRow {
-    let limit = RunLimit::resolve(hook.concurrency.as_ref(), variables);
-    RunRow {
-        id: new_id(IdKind::Run),
-        pipeline_id: hook.pipeline_id.clone(),
-        project_id: hook.project_id.clone(),
-        hook_id: Some(hook.id.clone()),
-        delivery_id: Some(delivery.id.clone()),
-        status: "queued".into(),
-        reason: None,
-        // The same text the delivery records, serialized once.
-        variables: delivery.variables.clone().unwrap_or_default(),
-        triggered_by: match &delivery.replay_of {
-            Some(original) => format!("replay:{original}"),
-            None => format!("hook:{}", hook.id),
-        },
-        concurrency_key: limit.key,
-        attempt: 0,
-        lease_expires_at: None,
-        created_at: delivery.received_at,
-        started_at: None,
-        finished_at: None,
-        worker_id: None,
-        cancel_requested: false,
-        max_attempts: hook.max_attempts,
-        concurrency_policy: limit.policy,
-        concurrency_max: limit.max,
-    }
-}
-
-/// Commits and waits; any storage failure is a 503 with Retry-After, never a 2xx.
-async fn commit(ingest: &IngestState, write: IngestWrite) -> Result<IngestResult, ApiError> {
-    ingest.committer.commit(write).await.map_err(|e| {
-        let mut err = ApiError::unavailable();
-        err.source = Some(e.into());
-        err
-    })
-}
-
-/// Commits a delivery that starts no run (answered 200), before its answer like any other 2xx.
-async fn commit_ignored(
-    ingest: &IngestState,
-    mut delivery: DeliveryRow,
-    reason: String,
-) -> Result<(), ApiError> {
-    delivery.status_code = 200;
-    delivery.outcome = "ignored".into();
-    delivery.filter_reason = Some(reason);
-    commit(
-        ingest,
-        IngestWrite {
-            delivery,
-            run: None,
-            dedup_key: None,
-        },
-    )
-    .await
-    .map(drop)
-}
-
 /// Records an authenticated request that was refused, without waiting, and returns the error.
-pub fn reject(ingest: &IngestState, mut delivery: DeliveryRow, err: ApiError) -> ApiError {
-    delivery.status_code = err.status.as_u16() as i64;
-    delivery.outcome = "rejected".into();
-    delivery.error = Some(err.code.to_string());
-    ingest.committer.record(IngestWrite {
-        delivery,
-        run: None,
-        dedup_key: None,
-    });
+pub fn reject(ingest: &IngestState, delivery: DeliveryRow, err: ApiError) -> ApiError {
+    record_refused(&ingest.committer, delivery, err.status.as_u16(), err.code);
     err
 }
 
-/// Records a refused, unauthenticated request within the hook's failure budget, keeping only a
-/// prefix of its body, and returns the error.
-#[allow(clippy::too_many_arguments)]
-fn reject_unverified(
-    ingest: &IngestState,
-    hook: &LoadedHook,
-    req: &HttpRequest,
-    delivery_id: &str,
+/// A request refused before its signature was known to be good.
+struct Unverified<'a> {
+    hook: &'a LoadedHook,
+    req: &'a HttpRequest,
+    delivery_id: &'a str,
     received_at: i64,
-    body: &[u8],
-    err: ApiError,
-    verification: Option<Value>,
-) -> ApiError {
-    if ingest
-        .failures
-        .allow(&hook.id, FAILURES_RECORDED_PER_MINUTE)
-    {
-        let mut delivery = new_delivery(delivery_id, hook, req, received_at, body, false);
-        if let Some(v) = verification {
-            delivery.verification = v.to_string();
+    body: &'a [u8],
+}
+
+impl Unverified<'_> {
+    /// Records the refusal within the hook's failure budget, keeping only a prefix of the body,
+    /// and returns the error.
+    fn refuse(
+        &self,
+        ingest: &IngestState,
+        err: ApiError,
+        verification: Option<Verification>,
+    ) -> ApiError {
+        if !ingest
+            .failures
+            .allow(&self.hook.id, FAILURES_RECORDED_PER_MINUTE)
+        {
+            return err;
         }
-        return reject(ingest, delivery, err);
+        let mut delivery = new_delivery(
+            self.delivery_id,
+            self.hook,
+            self.req,
+            self.received_at,
+            self.body,
+            false,
+        );
+        if let Some(v) = verification {
+            delivery.verification = v.to_json();
+        }
+        reject(ingest, delivery, err)
     }
-    err
 }

@@ -5,9 +5,11 @@
 //! - `body` parses JSON or GitHub's form mode.
 //! - `hooks` keeps hooks compiled; `record` builds request-log rows.
 //! - `committer` groups concurrent commits into one transaction.
+//! - `accept` is the core after verification (no HTTP); `evaluate` its decision without I/O.
 //! - `handler` is the route, in the order SPEC §4 gives.
 //! - `baseline` holds the benchmark's comparison endpoints (off by default).
 
+pub mod accept;
 pub mod baseline;
 pub mod body;
 pub mod client_ip;

@@ -5,9 +5,10 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use actix_web::HttpRequest;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::hooks::LoadedHook;
+use crate::domain::delivery::Verification;
 use crate::domain::time::now_ms;
 use crate::store::DeliveryRow;
 
@@ -66,7 +67,7 @@ pub fn new_delivery(
         status_code: 0,
         outcome: String::new(),
         error: None,
-        verification: json!({ "result": "not_checked" }).to_string(),
+        verification: Verification::NotChecked.to_json(),
         filter_reason: None,
         variables: None,
         problems: None,

@@ -204,12 +204,12 @@ macro_rules! write_apply_batch {
     }};
 }
 
-/// Expands to `impl ApplyStore for $ty`. `begin_write` opens a write transaction (SQLite:
-/// `BEGIN IMMEDIATE`, which also serializes applies); `project_lock`, when given, takes a
-/// transaction-scoped lock on a text key (PostgreSQL: an advisory lock). The backend needs a
+/// Expands to `impl ApplyStore for $ty`. `Dialect::BEGIN_WRITE` opens a write transaction
+/// (SQLite: `BEGIN IMMEDIATE`, which also serializes applies); `Dialect::KEY_LOCK`, when some,
+/// locks the project for the transaction (PostgreSQL: an advisory lock). The backend needs a
 /// `pool` field and an inherent `async fn config_changed(&self)` (the hook caches' generation).
 macro_rules! impl_apply_store {
-    ($ty:ty, begin_write = $begin:literal, project_lock = $lock:expr) => {
+    ($ty:ty) => {
         #[async_trait::async_trait]
         impl $crate::store::apply::ApplyStore for $ty {
             async fn project_state(
@@ -240,8 +240,11 @@ macro_rules! impl_apply_store {
             ) -> Result<$crate::store::apply::ApplyCommit, StoreError> {
                 use $crate::store::apply::ApplyCommit;
                 let now = $crate::domain::time::now_ms();
-                let mut tx = self.pool.begin_with($begin).await?;
-                let lock: Option<&str> = $lock;
+                let mut tx = self
+                    .pool
+                    .begin_with(<$ty as $crate::store::shared::Dialect>::BEGIN_WRITE)
+                    .await?;
+                let lock: Option<&str> = <$ty as $crate::store::shared::Dialect>::KEY_LOCK;
                 if let Some(lock) = lock {
                     let mut names: Vec<&str> =
                         batches.iter().map(|b| b.project_name.as_str()).collect();

@@ -80,9 +80,9 @@ pub trait ApprovalStore: Send + Sync {
     async fn due_approvals(&self, now: i64) -> Result<Vec<String>, StoreError>;
 }
 
-/// Expands to `impl ApprovalStore for $ty`; `$begin` opens a write transaction.
+/// Expands to `impl ApprovalStore for $ty`; `Dialect::BEGIN_WRITE` opens a write transaction.
 macro_rules! impl_approval_store {
-    ($ty:ty, begin_write = $begin:literal) => {
+    ($ty:ty) => {
         #[async_trait::async_trait]
         impl $crate::store::ApprovalStore for $ty {
             async fn request_approval(
@@ -91,7 +91,7 @@ macro_rules! impl_approval_store {
                 a: &$crate::store::ApprovalRow,
                 step: &StepRow,
             ) -> Result<bool, StoreError> {
-                let mut tx = self.pool.begin_with($begin).await?;
+                let mut tx = self.pool.begin_with(<$ty as $crate::store::shared::Dialect>::BEGIN_WRITE).await?;
                 let waiting: Option<RunRow> = sqlx::query_as(
                     "UPDATE runs SET status = 'waiting_approval', worker_id = NULL, lease_expires_at = NULL \
                      WHERE id = $1 AND attempt = $2 AND status = 'running' RETURNING *",
@@ -137,7 +137,7 @@ macro_rules! impl_approval_store {
                 d: &$crate::store::DecisionIn<'_>,
             ) -> Result<Option<(RunRow, $crate::store::ApprovalRow)>, StoreError> {
                 use $crate::domain::approval::Decision;
-                let mut tx = self.pool.begin_with($begin).await?;
+                let mut tx = self.pool.begin_with(<$ty as $crate::store::shared::Dialect>::BEGIN_WRITE).await?;
                 // A timeout only applies once the deadline has passed; a person's decision any time.
                 let due_by = if d.decision == Decision::TimedOut { d.now } else { i64::MAX };
                 let decided: Option<$crate::store::ApprovalRow> = sqlx::query_as(
@@ -155,12 +155,13 @@ macro_rules! impl_approval_store {
                 let Some(approval) = decided else {
                     return Ok(None);
                 };
-                let (status, reason, step_status) = match d.decision {
-                    Decision::Approved => ("queued", None, "succeeded"),
-                    Decision::Rejected => ("rejected", Some(format!("rejected by {}", d.by)), "rejected"),
-                    Decision::TimedOut => ("timed_out", Some("approval timed out".to_string()), "timed_out"),
+                let (status, step_status) = d.decision.states();
+                let reason = match d.decision {
+                    Decision::Approved => None,
+                    Decision::Rejected => Some(format!("rejected by {}", d.by)),
+                    Decision::TimedOut => Some("approval timed out".to_string()),
                 };
-                let finished_at = (status != "queued").then_some(d.now);
+                let finished_at = status.is_final().then_some(d.now);
                 let updated: Option<RunRow> = sqlx::query_as(
                     "UPDATE runs SET status = $2, reason = $3, finished_at = $4 WHERE id = $1 AND status = 'waiting_approval' \
                      RETURNING *",
@@ -181,8 +182,8 @@ macro_rules! impl_approval_store {
                     .bind(d.now)
                     .execute(&mut *tx)
                     .await?;
-                if status != "queued" {
-                    approval_events!(tx, &run, &approval, &format!("run.{status}"), d.now);
+                if let Some(event) = status.event().filter(|_| status.is_final()) {
+                    approval_events!(tx, &run, &approval, event, d.now);
                 }
                 tx.commit().await?;
                 Ok(Some((run, approval)))

@@ -153,10 +153,10 @@ macro_rules! catalog_query {
 }
 
 /// Expands to `impl $ty { … }` with the catalog's methods (the `Store` methods of the same
-/// names delegate to them); `begin_write` opens a write transaction (SQLite: `BEGIN IMMEDIATE`).
+/// names delegate to them); `Dialect::BEGIN_WRITE` opens a write transaction.
 /// The backend needs a `pool` field and an inherent `async fn config_changed(&self)`.
 macro_rules! impl_catalog {
-    ($ty:ty, begin_write = $begin:literal) => { impl $ty {
+    ($ty:ty) => { impl $ty {
             pub(crate) async fn insert_project(&self, p: &ProjectRow) -> Result<(), StoreError> {
                 sqlx::query("INSERT INTO projects (id, name, created_at) VALUES ($1, $2, $3)")
                     .bind(&p.id)
@@ -220,7 +220,7 @@ macro_rules! impl_catalog {
             }
 
             pub(crate) async fn insert_pipeline(&self, p: &PipelineRow) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin_with($begin).await?;
+                let mut tx = self.pool.begin_with(<$ty as $crate::store::shared::Dialect>::BEGIN_WRITE).await?;
                 catalog_query!(insert_pipeline, p)
                 .execute(&mut *tx)
                 .await?;
@@ -241,7 +241,7 @@ macro_rules! impl_catalog {
             }
 
             pub(crate) async fn update_pipeline(&self, p: &PipelineRow) -> Result<bool, StoreError> {
-                let mut tx = self.pool.begin_with($begin).await?;
+                let mut tx = self.pool.begin_with(<$ty as $crate::store::shared::Dialect>::BEGIN_WRITE).await?;
                 let updated: Option<(String,)> =
                     sqlx::query_as("UPDATE pipelines SET name = $2, spec = $3, updated_at = $4 WHERE id = $1 RETURNING project_id")
                         .bind(&p.id)
@@ -259,7 +259,7 @@ macro_rules! impl_catalog {
             }
 
             pub(crate) async fn delete_pipeline(&self, id: &str) -> Result<bool, StoreError> {
-                let mut tx = self.pool.begin_with($begin).await?;
+                let mut tx = self.pool.begin_with(<$ty as $crate::store::shared::Dialect>::BEGIN_WRITE).await?;
                 let deleted: Option<(String, String)> =
                     sqlx::query_as("DELETE FROM pipelines WHERE id = $1 RETURNING name, project_id")
                         .bind(id)

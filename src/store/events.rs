@@ -78,7 +78,7 @@ macro_rules! insert_event {
 
 /// Expands to `impl AlertStore for $ty`.
 macro_rules! impl_alert_store {
-    ($ty:ty, begin_write = $begin:literal) => {
+    ($ty:ty) => {
         #[async_trait::async_trait]
         impl $crate::store::AlertStore for $ty {
             async fn emit_due_alerts(&self, now: i64) -> Result<usize, StoreError> {
@@ -96,7 +96,7 @@ macro_rules! impl_alert_store {
                 // `now` picks the minutes that are over; the events are due at once.
                 let sent_at = $crate::domain::time::now_ms();
                 for (hook_id, kind, minute, count, reason, hook_name, pl_id, pl_name, prj_id, prj_name) in due {
-                    let mut tx = self.pool.begin_with($begin).await?;
+                    let mut tx = self.pool.begin_with(<$ty as $crate::store::shared::Dialect>::BEGIN_WRITE).await?;
                     let r = sqlx::query(
                         "UPDATE delivery_alerts SET emitted = TRUE WHERE hook_id = $1 AND kind = $2 AND minute = $3 \
                          AND emitted = FALSE",

@@ -4,10 +4,10 @@
 //! calls (`#[async_trait]` must see every trait method, so the trait method stays in
 //! `impl_store!` as a one-line call).
 
-/// Expands to `impl $ty { async fn commit_ingest_batch }`; `begin_write` opens the write
-/// transaction (SQLite: `BEGIN IMMEDIATE`).
+/// Expands to `impl $ty { async fn commit_ingest_batch }`; `Dialect::BEGIN_WRITE` opens the
+/// write transaction.
 macro_rules! impl_ingest {
-    ($ty:ty, begin_write = $begin:literal) => { impl $ty {
+    ($ty:ty) => { impl $ty {
         /// [`Store::commit_ingest`](crate::store::Store::commit_ingest): one group commit's batch
         /// in one transaction.
         pub(crate) async fn commit_ingest_batch(&self, batch: &[IngestWrite]) -> Result<Vec<IngestResult>, StoreError> {
@@ -26,24 +26,16 @@ macro_rules! impl_ingest {
             // Bodies are packed before the transaction opens: compressing is not the database's time.
             let packed: Vec<(Vec<u8>, Option<String>)> =
                 batch.iter().map(|w| $crate::store::compress::pack(&w.delivery.body)).collect();
-            let mut tx = self.ingest_pool.begin_with($begin).await?;
+            let mut tx = self.ingest_pool.begin_with(<$ty as $crate::store::shared::Dialect>::BEGIN_WRITE).await?;
 
             // Dedup: the first write of a key in the batch claims it; later ones in the batch
-            // are its duplicates; a key already stored makes the first one a duplicate too.
-            let mut first_of_key: HashMap<(&str, &str), usize> = HashMap::new();
-            let mut twin_of: Vec<Option<usize>> = vec![None; batch.len()];
-            let mut claims: Vec<usize> = Vec::new();
-            for (i, w) in batch.iter().enumerate() {
-                if let (Some(_), Some(key)) = (&w.run, &w.dedup_key) {
-                    match first_of_key.entry((w.delivery.hook_id.as_str(), key.as_str())) {
-                        std::collections::hash_map::Entry::Occupied(first) => twin_of[i] = Some(*first.get()),
-                        std::collections::hash_map::Entry::Vacant(slot) => {
-                            slot.insert(i);
-                            claims.push(i);
-                        }
-                    }
-                }
-            }
+            // are its duplicates (`plan_dedup`); a key already stored makes the first one a
+            // duplicate too.
+            let keys: Vec<Option<(&str, &str)>> = batch
+                .iter()
+                .map(|w| w.run.as_ref().and(w.dedup_key.as_deref()).map(|key| (w.delivery.hook_id.as_str(), key)))
+                .collect();
+            let $crate::domain::dedup::DedupPlan { claims, twin_of } = $crate::domain::dedup::plan_dedup(&keys);
             if !claims.is_empty() {
                 let mut q = sqlx::QueryBuilder::<Db>::new(
                     "INSERT INTO delivery_ids (hook_id, provider_delivery_id, delivery_id, run_id, created_at) ",
@@ -119,13 +111,13 @@ macro_rules! impl_ingest {
                         .push_bind(r.worker_id.as_deref())
                         .push_bind(r.cancel_requested)
                         .push_bind(r.max_attempts)
-                        .push_bind(r.concurrency_policy.as_deref())
+                        .push_bind(r.concurrency_policy)
                         .push_bind(r.concurrency_max);
                 });
                 q.build().execute(&mut *tx).await?;
                 // One look-up of subscribed hooks per pipeline in the batch, not per run.
                 let mut hooks_of: HashMap<&str, Vec<(String, String, String)>> = HashMap::new();
-                for run in accepted.iter().filter(|r| r.status == "queued") {
+                for run in accepted.iter().filter(|r| r.status == $crate::domain::run_status::RunStatus::Queued.as_str()) {
                     if !hooks_of.contains_key(run.pipeline_id.as_str()) {
                         let hooks = subscribed_hooks!(tx, &run.pipeline_id, "run.queued");
                         hooks_of.insert(run.pipeline_id.as_str(), hooks);

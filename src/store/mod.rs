@@ -28,6 +28,7 @@ mod ingest;
 mod approval;
 #[macro_use]
 mod runs;
+mod text_enums;
 #[macro_use]
 pub mod events;
 #[macro_use]
@@ -50,6 +51,7 @@ pub use schema::SchemaGate;
 pub use session::{SessionRow, SessionStore};
 
 use crate::config::{DatabaseKind, Settings};
+use crate::domain::run_status::RunStatus;
 
 /// Everything hookgate keeps, behind one interface for both databases.
 #[async_trait::async_trait]
@@ -172,10 +174,11 @@ pub trait Store:
     async fn list_steps(&self, run_id: &str) -> Result<Vec<StepRow>, StoreError>;
     /// Runs whose lease expired: re-queued when attempts remain, else `failed` with reason
     /// `worker_lost`. Returns `(run id, new status)`.
-    async fn recover_expired(&self, now: i64) -> Result<Vec<(String, String)>, StoreError>;
+    async fn recover_expired(&self, now: i64) -> Result<Vec<(String, RunStatus)>, StoreError>;
     /// Cancels a queued run at once, or asks a running one to stop. Returns the status after:
     /// `cancelled`, `running` (cancel requested) or the run's final status; `None` if no run.
-    async fn request_cancel(&self, run_id: &str, now: i64) -> Result<Option<String>, StoreError>;
+    async fn request_cancel(&self, run_id: &str, now: i64)
+        -> Result<Option<RunStatus>, StoreError>;
 
     /// Tells workers in other processes that runs may be ready (PostgreSQL NOTIFY; SQLite has
     /// one process, so nothing).

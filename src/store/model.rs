@@ -1,4 +1,8 @@
-//! Rows as stored. Timestamps are Unix milliseconds; JSON documents are text.
+//! Rows as stored. Timestamps are Unix milliseconds; JSON documents are text; step states and
+//! concurrency policies are typed (stored as their names, see `text_enums.rs`).
+
+use crate::domain::concurrency::ConcurrencyPolicy;
+use crate::domain::step_status::StepStatus;
 
 /// A project (tenant).
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -68,7 +72,7 @@ pub struct RunRow {
     pub project_id: String,
     pub hook_id: Option<String>,
     pub delivery_id: Option<String>,
-    /// `queued`, `running`, `succeeded`, `failed`, `cancelled`, `timed_out`, `superseded`.
+    /// `queued`, `running`, `waiting_approval` or a final state (`RunStatus::as_str`).
     pub status: String,
     pub reason: Option<String>,
     /// JSON object of the run's variables.
@@ -87,7 +91,7 @@ pub struct RunRow {
     /// 1 + the pipeline's `retries`: how many times a lost run is tried.
     pub max_attempts: i64,
     /// `queue` or `supersede` (NULL or `parallel`: no limit), resolved at enqueue.
-    pub concurrency_policy: Option<String>,
+    pub concurrency_policy: Option<ConcurrencyPolicy>,
     pub concurrency_max: Option<i64>,
 }
 
@@ -121,8 +125,7 @@ pub struct StepRow {
     pub run_id: String,
     pub idx: i64,
     pub name: String,
-    /// `running`, `succeeded`, `failed`, `timed_out`, `cancelled`.
-    pub status: String,
+    pub status: StepStatus,
     pub exit_code: Option<i64>,
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
@@ -157,11 +160,11 @@ pub struct DeliveryRow {
     pub received_at: i64,
     /// The HTTP status answered.
     pub status_code: i64,
-    /// `accepted`, `duplicate`, `ignored`, `rejected`.
+    /// `accepted`, `duplicate`, `ignored`, `rejected` (`DeliveryOutcome::as_str`).
     pub outcome: String,
     /// The error code answered, if any (`invalid_signature`, `invalid_variables`…).
     pub error: Option<String>,
-    /// JSON: `{ "result": "verified" | "failed" | "not_required", "secret"?: "current" | "previous", "problem"? }`.
+    /// JSON tagged by `result`: `Verification::to_json` writes it, `Verification::from` reads it.
     pub verification: String,
     pub filter_reason: Option<String>,
     /// JSON object of the extracted variables.

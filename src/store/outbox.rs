@@ -3,10 +3,10 @@
 //! (store/runs.rs), in the same transaction.
 
 /// Expands to `impl $ty { … }` with the outbox's methods, as inherent methods the `Store`
-/// methods of the same names delegate to; `begin_write` opens a write transaction. The backend
-/// needs a `pool` field.
+/// methods of the same names delegate to; the backend's `Dialect` gives the write transaction
+/// and `SKIP_LOCKED`. The backend needs a `pool` field.
 macro_rules! impl_outbox {
-    ($ty:ty, begin_write = $begin:literal) => { impl $ty {
+    ($ty:ty) => { impl $ty {
             pub(crate) async fn insert_outgoing_hook(&self, h: &OutgoingHookRow) -> Result<(), StoreError> {
                 catalog_query!(insert_outgoing_hook, h)
                 .execute(&self.pool)
@@ -38,10 +38,10 @@ macro_rules! impl_outbox {
             }
 
             pub(crate) async fn claim_events(&self, now: i64, lease_ms: i64, limit: i64) -> Result<Vec<OutgoingEventRow>, StoreError> {
-                let mut tx = self.pool.begin_with($begin).await?;
+                let mut tx = self.pool.begin_with(<$ty as $crate::store::shared::Dialect>::BEGIN_WRITE).await?;
                 // PostgreSQL: rows another process is claiming are skipped, not waited for; SQLite's
                 // BEGIN IMMEDIATE already serializes claims.
-                let lock = if self.backend() == "postgres" { " FOR UPDATE SKIP LOCKED" } else { "" };
+                let lock = <$ty as $crate::store::shared::Dialect>::SKIP_LOCKED;
                 let due: Vec<OutgoingEventRow> = sqlx::query_as(&format!(
                     "SELECT * FROM outgoing_events e WHERE status = 'pending' AND next_attempt_at <= $1 \
                      AND NOT EXISTS (SELECT 1 FROM outgoing_events o WHERE o.hook_id = e.hook_id AND o.run_id = e.run_id \
@@ -73,7 +73,7 @@ macro_rules! impl_outbox {
             }
 
             pub(crate) async fn record_attempt(&self, a: &OutgoingAttemptRow, next: &EventNext) -> Result<bool, StoreError> {
-                let mut tx = self.pool.begin_with($begin).await?;
+                let mut tx = self.pool.begin_with(<$ty as $crate::store::shared::Dialect>::BEGIN_WRITE).await?;
                 let finished_at = a.at + a.latency_ms;
                 let (status, next_at, finished) = match next {
                     EventNext::Delivered => ("delivered", finished_at, Some(finished_at)),

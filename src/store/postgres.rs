@@ -83,17 +83,12 @@ fn listen_forever(pool: PgPool, channel: &'static str, on_event: impl Fn() + Sen
 
 impl_observe!(PgStore);
 
-impl_ingest!(PgStore, begin_write = "BEGIN");
+impl_ingest!(PgStore);
 
-impl_catalog!(PgStore, begin_write = "BEGIN");
+impl_catalog!(PgStore);
 impl_deliveries!(PgStore);
-impl_runs!(
-    PgStore,
-    begin_write = "BEGIN",
-    claim_candidates = "SELECT * FROM runs WHERE status = 'queued' ORDER BY created_at, id LIMIT 256 FOR UPDATE SKIP LOCKED",
-    key_lock = Some("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-);
-impl_outbox!(PgStore, begin_write = "BEGIN");
+impl_runs!(PgStore);
+impl_outbox!(PgStore);
 
 impl_store!(PgStore, {
     fn backend(&self) -> &'static str {
@@ -150,14 +145,10 @@ impl_store!(PgStore, {
     }
 });
 
-impl_apply_store!(
-    PgStore,
-    begin_write = "BEGIN",
-    project_lock = Some("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-);
-impl_approval_store!(PgStore, begin_write = "BEGIN");
+impl_apply_store!(PgStore);
+impl_approval_store!(PgStore);
 
-impl_alert_store!(PgStore, begin_write = "BEGIN");
+impl_alert_store!(PgStore);
 
 impl_session_store!(PgStore);
 impl_delivery_filter!(PgStore);

@@ -3,14 +3,12 @@
 //! it in the same transaction (`enqueue_events!`, store/shared.rs).
 
 /// Expands to `impl $ty { … }` with the runs' methods, as inherent methods the `Store` methods
-/// of the same names delegate to. `begin_write` opens a write transaction (SQLite:
-/// `BEGIN IMMEDIATE`, so the write lock is taken up front instead of failing on upgrade);
-/// `claim_candidates` selects queued runs oldest first (PostgreSQL adds `FOR UPDATE SKIP
-/// LOCKED`); `key_lock` is an optional statement taking a transaction-scoped lock on a
-/// concurrency key (PostgreSQL: an advisory lock, so two processes cannot both start the last
-/// free slot of a key). The backend needs a `pool` field.
+/// of the same names delegate to. The dialect's items (`Dialect`, store/shared.rs): the write
+/// transaction (SQLite's `BEGIN IMMEDIATE` takes the write lock up front instead of failing on
+/// upgrade), the claim candidates, and the key lock (PostgreSQL: an advisory lock, so two
+/// processes cannot both start the last free slot of a key). The backend needs a `pool` field.
 macro_rules! impl_runs {
-    ($ty:ty, begin_write = $begin:literal, claim_candidates = $candidates:literal, key_lock = $key_lock:expr) => { impl $ty {
+    ($ty:ty) => { impl $ty {
             pub(crate) async fn get_run(&self, id: &str) -> Result<Option<RunRow>, StoreError> {
                 Ok(sqlx::query_as("SELECT * FROM runs WHERE id = $1").bind(id).fetch_optional(&self.pool).await?)
             }
@@ -34,9 +32,9 @@ macro_rules! impl_runs {
             }
 
             pub(crate) async fn insert_run(&self, run: &RunRow) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin_with($begin).await?;
+                let mut tx = self.pool.begin_with(<$ty as $crate::store::shared::Dialect>::BEGIN_WRITE).await?;
                 bind_run!(sqlx::query($crate::store::shared::RUN_INSERT), run).execute(&mut *tx).await?;
-                if run.status == "queued" {
+                if run.status == $crate::domain::run_status::RunStatus::Queued.as_str() {
                     enqueue_events!(tx, run, "run.queued", run.created_at);
                 }
                 tx.commit().await?;
@@ -72,12 +70,12 @@ macro_rules! impl_runs {
             }
 
             pub(crate) async fn claim_run(&self, worker_id: &str, lease_ms: i64, now: i64) -> Result<Option<RunRow>, StoreError> {
-                let mut tx = self.pool.begin_with($begin).await?;
-                let candidates: Vec<RunRow> = sqlx::query_as($candidates).fetch_all(&mut *tx).await?;
+                let mut tx = self.pool.begin_with(<$ty as $crate::store::shared::Dialect>::BEGIN_WRITE).await?;
+                let candidates: Vec<RunRow> = sqlx::query_as(<$ty as $crate::store::shared::Dialect>::CLAIM_CANDIDATES).fetch_all(&mut *tx).await?;
                 let mut blocked: std::collections::HashSet<(String, String)> = std::collections::HashSet::new();
                 for run in candidates {
                     use $crate::domain::concurrency::ConcurrencyPolicy;
-                    let limited = ConcurrencyPolicy::limiting(run.concurrency_key.as_deref(), run.concurrency_policy.as_deref())
+                    let limited = ConcurrencyPolicy::limiting(run.concurrency_key.as_deref(), run.concurrency_policy)
                         .zip(run.concurrency_key.clone())
                         .map(|(policy, key)| (key, policy));
                     if let Some((key, policy)) = limited {
@@ -85,7 +83,7 @@ macro_rules! impl_runs {
                         if blocked.contains(&slot) {
                             continue;
                         }
-                        let key_lock: Option<&str> = $key_lock;
+                        let key_lock: Option<&str> = <$ty as $crate::store::shared::Dialect>::KEY_LOCK;
                         if let Some(lock) = key_lock {
                             sqlx::query(lock).bind(format!("{}\u{1f}{}", run.pipeline_id, key)).execute(&mut *tx).await?;
                         }
@@ -201,7 +199,7 @@ macro_rules! impl_runs {
             }
 
             pub(crate) async fn finish_run(&self, run_id: &str, attempt: i64, status: $crate::domain::run_status::RunStatus, reason: Option<&str>, now: i64) -> Result<bool, StoreError> {
-                let mut tx = self.pool.begin_with($begin).await?;
+                let mut tx = self.pool.begin_with(<$ty as $crate::store::shared::Dialect>::BEGIN_WRITE).await?;
                 let finished: Option<RunRow> = sqlx::query_as(
                     "UPDATE runs SET status = $3, reason = $4, finished_at = $5, lease_expires_at = NULL \
                      WHERE id = $1 AND attempt = $2 AND status = 'running' RETURNING *",
@@ -259,7 +257,7 @@ macro_rules! impl_runs {
                 Ok(sqlx::query_as("SELECT * FROM run_steps WHERE run_id = $1 ORDER BY idx").bind(run_id).fetch_all(&self.pool).await?)
             }
 
-            pub(crate) async fn recover_expired(&self, now: i64) -> Result<Vec<(String, String)>, StoreError> {
+            pub(crate) async fn recover_expired(&self, now: i64) -> Result<Vec<(String, $crate::domain::run_status::RunStatus)>, StoreError> {
                 let expired: Vec<RunRow> = sqlx::query_as("SELECT * FROM runs WHERE status = 'running' AND lease_expires_at < $1")
                     .bind(now)
                     .fetch_all(&self.pool)
@@ -267,8 +265,8 @@ macro_rules! impl_runs {
                 let mut changed = Vec::new();
                 for run in expired {
                     let retry = run.attempt < run.max_attempts;
-                    let status = if retry { "queued" } else { "failed" };
-                    let mut tx = self.pool.begin_with($begin).await?;
+                    let status = if retry { $crate::domain::run_status::RunStatus::Queued } else { $crate::domain::run_status::RunStatus::Failed };
+                    let mut tx = self.pool.begin_with(<$ty as $crate::store::shared::Dialect>::BEGIN_WRITE).await?;
                     let updated: Option<RunRow> = sqlx::query_as(
                         "UPDATE runs SET status = $3, reason = $4, finished_at = $5, worker_id = NULL, lease_expires_at = NULL \
                          WHERE id = $1 AND attempt = $2 AND status = 'running' RETURNING *",
@@ -291,14 +289,14 @@ macro_rules! impl_runs {
                     }
                     tx.commit().await?;
                     if updated.is_some() {
-                        changed.push((run.id, status.to_string()));
+                        changed.push((run.id, status));
                     }
                 }
                 Ok(changed)
             }
 
-            pub(crate) async fn request_cancel(&self, run_id: &str, now: i64) -> Result<Option<String>, StoreError> {
-                let mut tx = self.pool.begin_with($begin).await?;
+            pub(crate) async fn request_cancel(&self, run_id: &str, now: i64) -> Result<Option<$crate::domain::run_status::RunStatus>, StoreError> {
+                let mut tx = self.pool.begin_with(<$ty as $crate::store::shared::Dialect>::BEGIN_WRITE).await?;
                 let cancelled: Option<RunRow> = sqlx::query_as(
                     "UPDATE runs SET status = 'cancelled', finished_at = $2, reason = CASE status WHEN 'queued' \
                      THEN 'cancelled before it started' ELSE 'cancelled while waiting for approval' END \
@@ -313,13 +311,13 @@ macro_rules! impl_runs {
                 }
                 tx.commit().await?;
                 if cancelled.is_some() {
-                    return Ok(Some("cancelled".into()));
+                    return Ok(Some($crate::domain::run_status::RunStatus::Cancelled));
                 }
                 sqlx::query("UPDATE runs SET cancel_requested = TRUE WHERE id = $1 AND status = 'running'")
                     .bind(run_id)
                     .execute(&self.pool)
                     .await?;
-                let status: Option<(String,)> = sqlx::query_as("SELECT status FROM runs WHERE id = $1").bind(run_id).fetch_optional(&self.pool).await?;
+                let status: Option<($crate::domain::run_status::RunStatus,)> = sqlx::query_as("SELECT status FROM runs WHERE id = $1").bind(run_id).fetch_optional(&self.pool).await?;
                 Ok(status.map(|s| s.0))
             }
     } };

@@ -98,17 +98,41 @@ macro_rules! enqueue_events {
     }};
 }
 
-/// Names a backend's sqlx database type, for the statements built with `QueryBuilder`.
+/// What differs between the two backends' SQL, in one place. The aggregates' macros read these
+/// items (`<$ty as Dialect>::BEGIN_WRITE`); everything else is written once for both.
 pub trait Dialect {
+    /// The sqlx database type, for the statements built with `QueryBuilder`.
     type Db: sqlx::Database;
+    /// Opens a write transaction. SQLite: `BEGIN IMMEDIATE`, which takes the write lock at once
+    /// (and so serializes claims and applies); PostgreSQL: `BEGIN`.
+    const BEGIN_WRITE: &'static str;
+    /// Ends a claim's `SELECT`: on PostgreSQL rows another process is claiming are skipped, not
+    /// waited for; on SQLite nothing (`BEGIN IMMEDIATE` already serializes claims).
+    const SKIP_LOCKED: &'static str;
+    /// The queued runs a claim looks at, oldest first (ends with `SKIP_LOCKED`).
+    const CLAIM_CANDIDATES: &'static str;
+    /// A transaction-scoped lock on a text key (`$1`): a run's concurrency key in `claim_run`, a
+    /// project in an apply. `None` where the write transaction already serializes them.
+    const KEY_LOCK: Option<&'static str>;
 }
 
 impl Dialect for super::sqlite::SqliteStore {
     type Db = sqlx::Sqlite;
+    const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
+    const SKIP_LOCKED: &'static str = "";
+    const CLAIM_CANDIDATES: &'static str =
+        "SELECT * FROM runs WHERE status = 'queued' ORDER BY created_at, id LIMIT 256";
+    const KEY_LOCK: Option<&'static str> = None;
 }
 
 impl Dialect for super::postgres::PgStore {
     type Db = sqlx::Postgres;
+    const BEGIN_WRITE: &'static str = "BEGIN";
+    const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
+    const CLAIM_CANDIDATES: &'static str = "SELECT * FROM runs WHERE status = 'queued' \
+        ORDER BY created_at, id LIMIT 256 FOR UPDATE SKIP LOCKED";
+    const KEY_LOCK: Option<&'static str> =
+        Some("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))");
 }
 
 /// Expands to `impl Store for $ty`: the connection-level methods (ping, write probe, schema
@@ -295,11 +319,11 @@ macro_rules! impl_store {
             <$ty>::list_steps(self, run_id).await
         }
 
-        async fn recover_expired(&self, now: i64) -> Result<Vec<(String, String)>, StoreError> {
+        async fn recover_expired(&self, now: i64) -> Result<Vec<(String, $crate::domain::run_status::RunStatus)>, StoreError> {
             <$ty>::recover_expired(self, now).await
         }
 
-        async fn request_cancel(&self, run_id: &str, now: i64) -> Result<Option<String>, StoreError> {
+        async fn request_cancel(&self, run_id: &str, now: i64) -> Result<Option<$crate::domain::run_status::RunStatus>, StoreError> {
             <$ty>::request_cancel(self, run_id, now).await
         }
 

@@ -71,18 +71,12 @@ impl SqliteStore {
 
 impl_observe!(SqliteStore);
 
-impl_ingest!(SqliteStore, begin_write = "BEGIN IMMEDIATE");
+impl_ingest!(SqliteStore);
 
-impl_catalog!(SqliteStore, begin_write = "BEGIN IMMEDIATE");
+impl_catalog!(SqliteStore);
 impl_deliveries!(SqliteStore);
-impl_runs!(
-    SqliteStore,
-    begin_write = "BEGIN IMMEDIATE",
-    claim_candidates =
-        "SELECT * FROM runs WHERE status = 'queued' ORDER BY created_at, id LIMIT 256",
-    key_lock = None
-);
-impl_outbox!(SqliteStore, begin_write = "BEGIN IMMEDIATE");
+impl_runs!(SqliteStore);
+impl_outbox!(SqliteStore);
 
 impl_store!(SqliteStore, {
     fn backend(&self) -> &'static str {
@@ -127,14 +121,10 @@ impl_store!(SqliteStore, {
     }
 });
 
-impl_apply_store!(
-    SqliteStore,
-    begin_write = "BEGIN IMMEDIATE",
-    project_lock = None
-);
-impl_approval_store!(SqliteStore, begin_write = "BEGIN IMMEDIATE");
+impl_apply_store!(SqliteStore);
+impl_approval_store!(SqliteStore);
 
-impl_alert_store!(SqliteStore, begin_write = "BEGIN IMMEDIATE");
+impl_alert_store!(SqliteStore);
 
 impl_session_store!(SqliteStore);
 impl_delivery_filter!(SqliteStore);

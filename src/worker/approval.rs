@@ -12,6 +12,7 @@ use super::WorkerContext;
 use crate::domain::approval::{Decision, DEFAULT_TIMEOUT_SECS};
 use crate::domain::pipeline::{PipelineSpec, Step};
 use crate::domain::run_status::RunStatus;
+use crate::domain::step_status::StepStatus;
 use crate::domain::template;
 use crate::domain::time::now_ms;
 use crate::store::{ApprovalRow, DecisionIn, RunRow, StepRow, Store};
@@ -88,7 +89,7 @@ pub(super) async fn pause(
         run_id: run.id.clone(),
         idx: idx as i64,
         name: step.name.clone(),
-        status: RunStatus::WaitingApproval.as_str().into(),
+        status: StepStatus::WaitingApproval,
         exit_code: None,
         started_at: Some(now),
         finished_at: None,

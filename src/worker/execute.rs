@@ -15,6 +15,7 @@ use super::WorkerContext;
 use crate::crypto::SealContext;
 use crate::domain::pipeline::{PipelineSpec, Step};
 use crate::domain::run_status::RunStatus;
+use crate::domain::step_status::StepStatus;
 use crate::domain::template;
 use crate::domain::time::now_ms;
 use crate::steps::command::{run_command, CommandSpec, StepOutcome};
@@ -273,7 +274,7 @@ async fn steps(flight: &Flight<'_>) -> (RunStatus, Option<String>) {
             run_id: run.id.clone(),
             idx: idx as i64,
             name: step.name.clone(),
-            status: "running".into(),
+            status: StepStatus::Running,
             exit_code: None,
             started_at: Some(now_ms()),
             finished_at: None,
@@ -302,20 +303,20 @@ async fn steps(flight: &Flight<'_>) -> (RunStatus, Option<String>) {
             }
         };
         let (step_status, run_end) = match &outcome {
-            StepOutcome::Succeeded { .. } => ("succeeded", None),
+            StepOutcome::Succeeded { .. } => (StepStatus::Succeeded, None),
             StepOutcome::Failed { reason, .. } => (
-                "failed",
+                StepStatus::Failed,
                 Some((
                     RunStatus::Failed,
                     format!("step {} failed: {reason}", step.name),
                 )),
             ),
             StepOutcome::TimedOut => (
-                "timed_out",
+                StepStatus::TimedOut,
                 Some((RunStatus::TimedOut, format!("step {} timed out", step.name))),
             ),
             StepOutcome::Cancelled => (
-                "cancelled",
+                StepStatus::Cancelled,
                 Some((
                     RunStatus::Cancelled,
                     format!("step {} was stopped", step.name),
@@ -328,12 +329,12 @@ async fn steps(flight: &Flight<'_>) -> (RunStatus, Option<String>) {
             }
             _ => None,
         };
-        row.status = step_status.into();
+        row.status = step_status;
         row.finished_at = Some(now_ms());
         row.log = log.text();
         span.in_scope(|| {
             tracing::info!(
-                status = step_status,
+                status = step_status.as_str(),
                 exit_code = row.exit_code,
                 "step finished"
             )

@@ -27,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Settings;
 use crate::crypto::MasterKey;
 use crate::domain::ids::base62_u128;
+use crate::domain::run_status::RunStatus;
 use crate::domain::time::now_ms;
 use crate::net_guard::TargetGuard;
 use crate::store::Store;
@@ -183,7 +184,7 @@ async fn recover_loop(ctx: Arc<WorkerContext>, stop: CancellationToken) {
             Ok(changed) => {
                 for (run, status) in &changed {
                     tracing::warn!(run_id = %run, status = %status, "recovered a run whose worker was lost");
-                    if status == "failed" {
+                    if *status == RunStatus::Failed {
                         ctx.metrics
                             .run_recovered_failed(ctx.store.as_ref(), run)
                             .await;

@@ -11,6 +11,8 @@ use crate::app::AppState;
 use crate::console::render::{page as render_page, PageError};
 use crate::console::samples;
 use crate::console::wording;
+use crate::domain::delivery::DeliveryOutcome::{Accepted, Duplicate, Ignored};
+use crate::domain::delivery::Verification;
 use crate::domain::role::Role;
 use crate::error::ApiError;
 use crate::ingest::handler::IngestState;
@@ -138,7 +140,7 @@ pub async fn delivery(
         .ok_or_else(|| ApiError::not_found("delivery"))?;
     s.auth.require(&d.project_id, Role::Viewer, "delivery")?;
     let hook = load_hook(&state, &s, &d.hook_id).await?;
-    let verification = parsed(Some(&d.verification));
+    let verification = Verification::from(d.verification.clone());
     let headers = parsed(Some(&d.headers));
     let body = match std::str::from_utf8(&d.body) {
         Ok(text) => pretty(text),
@@ -147,8 +149,8 @@ pub async fn delivery(
     // Each filter's verdict on the delivery's variables, by the hook's current filters (the
     // ones a replay would apply); a refused delivery has no variables to judge.
     let vars = parsed(d.variables.as_deref());
-    let filters = match (vars.as_object(), d.outcome.as_str()) {
-        (Some(vars), "accepted" | "ignored" | "duplicate") => {
+    let filters = match (vars.as_object(), d.outcome.parse()) {
+        (Some(vars), Ok(Accepted | Ignored | Duplicate)) => {
             match ingest
                 .hooks
                 .get(state.store.as_ref(), &state.key, &hook.id)
@@ -161,11 +163,7 @@ pub async fn delivery(
         }
         _ => Value::Null,
     };
-    let replayable = !d.body_truncated
-        && matches!(
-            verification["result"].as_str(),
-            Some("verified" | "not_required" | "replayed")
-        );
+    let replayable = !d.body_truncated && verification.is_authenticated();
     let mut crumbs = crumbs_to(&state, &hook).await?;
     crumbs.push((hook.name.clone(), format!("/console/hooks/{}", hook.id)));
     let fields = json!({
@@ -178,8 +176,8 @@ pub async fn delivery(
             "content_type": d.content_type, "query": d.query,
         },
         "hook": { "id": hook.id, "name": hook.name },
-        "verification": wording::verification(&verification),
-        "verified": matches!(verification["result"].as_str(), Some("verified" | "not_required" | "replayed")),
+        "verification": wording::verification(&json!(verification)),
+        "verified": verification.is_authenticated(),
         "headers": headers,
         "body": body,
         "variables": parsed(d.variables.as_deref()),

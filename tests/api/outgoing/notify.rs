@@ -8,6 +8,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use hookgate::domain::concurrency::ConcurrencyPolicy;
+use hookgate::domain::run_status::RunStatus;
 use hookgate::domain::time::now_ms;
 use hookgate::signature::{sign, verify, Provider, VerifyConfig};
 use hookgate::startup::Application;
@@ -791,7 +793,7 @@ async fn state_changes_enqueue_their_events(backend: Backend) {
         worker_id: None,
         cancel_requested: false,
         max_attempts: 1,
-        concurrency_policy: key.map(|_| "supersede".to_string()),
+        concurrency_policy: key.map(|_| ConcurrencyPolicy::Supersede),
         concurrency_max: key.map(|_| 1),
     };
     let events_of = |hook: &'static str| {
@@ -813,8 +815,8 @@ async fn state_changes_enqueue_their_events(backend: Backend) {
     // Cancel a queued run.
     store.insert_run(&run("run_a", now, None)).await.unwrap();
     assert_eq!(
-        store.request_cancel("run_a", now).await.unwrap().as_deref(),
-        Some("cancelled")
+        store.request_cancel("run_a", now).await.unwrap(),
+        Some(RunStatus::Cancelled)
     );
     // A second cancel changes nothing and enqueues nothing.
     store.request_cancel("run_a", now).await.unwrap();
@@ -842,7 +844,7 @@ async fn state_changes_enqueue_their_events(backend: Backend) {
         .unwrap());
     // The lease (1 ms) expires: recovery fails the run with worker_lost.
     let recovered = store.recover_expired(now + 10).await.unwrap();
-    assert_eq!(recovered, vec![("run_c".to_string(), "failed".to_string())]);
+    assert_eq!(recovered, vec![("run_c".to_string(), RunStatus::Failed)]);
 
     assert_eq!(
         events_of("oh_all").await,
