@@ -1,5 +1,7 @@
 //! The bench's command line (`scripts/bench -- …` or `cargo bench --bench ingest -- …`).
 
+use std::path::PathBuf;
+
 use clap::{Parser, ValueEnum};
 
 /// The ingest benchmark: durable ingest against baselines served by the same binary, in one
@@ -13,7 +15,7 @@ pub struct Args {
     /// Length of each phase of each round.
     #[arg(long, default_value_t = 10)]
     pub seconds: u64,
-    /// Interleaved rounds (figures are medians over them).
+    /// Interleaved rounds (figures are medians over them); with `--ab`, the alternations.
     #[arg(long, default_value_t = 3)]
     pub rounds: usize,
     /// A PostgreSQL URL (used as it is); a temporary SQLite database otherwise.
@@ -22,6 +24,10 @@ pub struct Args {
     /// Drive only this phase, a JSON line per round: for profiling one of them.
     #[arg(long, value_enum)]
     pub only: Option<PhaseName>,
+    /// Alternate rounds of durable ingest between this binary and the one under test
+    /// (`HOOKGATE_BIN`, else this build's), and print each one's server CPU per request.
+    #[arg(long, value_name = "OTHER_BIN")]
+    pub ab: Option<PathBuf>,
     /// Passed by `cargo bench`; without it the program exits at once (see `main`).
     #[arg(long, hide = true)]
     pub bench: bool,

@@ -195,7 +195,7 @@ async fn run_start(database: &str, key: &str, dir: &Path, body: &[u8]) -> (i64, 
 }
 
 /// Deletes a pipeline with its runs, through the API.
-async fn delete_pipeline(base: &str, admin: &str, pipeline_id: &str) {
+pub async fn delete_pipeline(base: &str, admin: &str, pipeline_id: &str) {
     let deleted = reqwest::Client::new()
         .delete(format!("{base}/api/v1/pipelines/{pipeline_id}"))
         .bearer_auth(admin)
@@ -211,7 +211,7 @@ async fn delete_pipeline(base: &str, admin: &str, pipeline_id: &str) {
 
 /// `prefix` made unique to this run, so that a database used before (PostgreSQL) takes new
 /// projects and deliveries.
-fn unique(prefix: &str) -> String {
+pub fn unique(prefix: &str) -> String {
     use std::sync::OnceLock;
     static RUN: OnceLock<u128> = OnceLock::new();
     let run = RUN.get_or_init(|| {

@@ -13,7 +13,11 @@
 //! 4. Checks that every accepted delivery has its run committed (counted in the database).
 //! 5. Measures ingest latency at half the measured maximum load, and, with a second server
 //!    whose workers are on, the time from enqueue to `running` at a gentle pace.
+//!
+//! `--ab OTHER_BIN` instead alternates rounds of durable ingest between two binaries
+//! (`ab.rs`).
 
+mod ab;
 mod args;
 mod fixture;
 mod full;
@@ -38,7 +42,15 @@ fn main() -> std::process::ExitCode {
         .enable_all()
         .build()
         .expect("a tokio runtime");
-    let all_committed = rt.block_on(full::run(&args));
+    let all_committed = rt.block_on(async {
+        match &args.ab {
+            Some(other) => {
+                ab::run(&args, other).await;
+                true
+            }
+            None => full::run(&args).await,
+        }
+    });
     if all_committed {
         std::process::ExitCode::SUCCESS
     } else {

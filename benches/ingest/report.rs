@@ -13,6 +13,10 @@ pub fn median(v: &[f64]) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or(0.0)
 }
 
+pub fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len().max(1) as f64
+}
+
 /// `x` to `digits` decimals.
 pub fn round(x: f64, digits: i32) -> f64 {
     let scale = 10f64.powi(digits);
