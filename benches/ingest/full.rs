@@ -128,7 +128,7 @@ async fn rounds(
                         "server_cpu_us_per_request": round(m.server_cpu_us, 1),
                         "db_cpu_us_per_request": m.db_cpu_us.map(|(b, _)| round(b, 1)),
                         "p50_ms": m.phase.percentile_ms(0.5), "p99_ms": m.phase.percentile_ms(0.99),
-                        "errors": errors })
+                        "errors": errors, "rss_mib": peak_rss_mib(server_pid) })
                 );
             }
             figures.entry(*name).or_default().push(&mut m);
