@@ -39,7 +39,8 @@ pub struct Settings {
     pub lease_secs: u32,
     /// On shutdown, how long runs in flight may take to finish before they are handed back.
     pub shutdown_grace_secs: u32,
-    /// Serve the benchmark's baseline endpoints (`/bench/…`). For measuring only.
+    /// Serve the benchmark's baseline endpoints (`/bench/…`). For measuring only; a binary
+    /// built without the `bench-endpoints` feature refuses it.
     pub bench_endpoints: bool,
     /// Outgoing hooks: the wait before each retry (`HOOKGATE_NOTIFY_BACKOFF_SECS`, seconds,
     /// comma-separated, fractions allowed); an event gets one attempt more than there are delays.
@@ -270,6 +271,12 @@ impl Settings {
         let allow_private_targets =
             parse_bool(get("allow_private_targets"), &name("allow_private_targets"))?;
         let bench_endpoints = parse_bool(get("bench_endpoints"), &name("bench_endpoints"))?;
+        if bench_endpoints && !cfg!(feature = "bench-endpoints") {
+            return Err(bad(
+                &name("bench_endpoints"),
+                "this binary was built without the bench-endpoints feature (scripts/bench builds one with it)",
+            ));
+        }
         let log = get("log").unwrap_or_else(|| "info".into());
         tracing_subscriber::EnvFilter::try_new(&log)
             .map_err(|e| bad(&name("log"), e.to_string()))?;
@@ -554,6 +561,21 @@ mod tests {
                 let e = e.unwrap_err().to_string();
                 assert!(e.contains("HOOKGATE_NOTIFY_BACKOFF_SECS"), "{e}");
             }
+        }
+    }
+
+    #[test]
+    fn bench_endpoints_need_the_cargo_feature() {
+        let s = Settings::from_sources(
+            Some(Path::new("/dev/null")),
+            &env(&[("HOOKGATE_BENCH_ENDPOINTS", "true")]),
+        );
+        if cfg!(feature = "bench-endpoints") {
+            assert!(s.unwrap().bench_endpoints);
+        } else {
+            let e = s.unwrap_err().to_string();
+            assert!(e.contains("HOOKGATE_BENCH_ENDPOINTS"), "{e}");
+            assert!(e.contains("bench-endpoints feature"), "{e}");
         }
     }
 

@@ -1,78 +1,122 @@
-//! Baseline endpoints for the benchmark, off unless `bench_endpoints` is set.
+//! Baseline endpoints for the benchmark: compiled only with the cargo feature
+//! `bench-endpoints`, and served only when the setting `bench_endpoints` is also on (a binary
+//! built without the feature refuses that setting at start-up, see `config.rs`).
 //!
 //! They measure what ingest costs without durability, in the same binary and the same run:
 //! - `POST /bench/bare` answers 202 and does nothing else.
-//! - `POST /bench/verify-parse/{hk}` verifies the signature with the hook's secret, parses the
-//!   JSON and extracts the hook's variables, then answers 202, storing nothing. The hook comes
-//!   from ingest's own hook cache, as for `/hooks/{hk}`.
+//! - `POST /bench/hmac/{hk}` verifies the signature with the hook's secret, then answers 202:
+//!   the baseline a flood of forged signatures on `/hooks/{hk}` is compared with.
+//! - `POST /bench/verify-parse/{hk}` verifies the signature, parses the JSON and extracts the
+//!   hook's variables, then answers 202, storing nothing.
+//!
+//! The hook comes from ingest's own hook cache, as for `/hooks/{hk}`.
 
-use actix_web::http::StatusCode;
-use actix_web::{post, web, HttpRequest, HttpResponse};
-use secrecy::ExposeSecret;
+use actix_web::web;
 
-use super::body::parse_body;
-use super::handler::IngestState;
-use super::signature::verify;
-use crate::api::AppState;
-use crate::domain::time::now_ms;
-use crate::domain::variable::Keep;
-use crate::error::ApiError;
-
+/// Mounts the baseline endpoints (none without the `bench-endpoints` feature).
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(bare).service(verify_parse);
+    #[cfg(feature = "bench-endpoints")]
+    cfg.service(endpoints::bare)
+        .service(endpoints::hmac)
+        .service(endpoints::verify_parse);
+    #[cfg(not(feature = "bench-endpoints"))]
+    let _ = cfg;
 }
 
-#[post("/bench/bare")]
-async fn bare(_body: web::Bytes) -> HttpResponse {
-    HttpResponse::Accepted().finish()
-}
+#[cfg(feature = "bench-endpoints")]
+mod endpoints {
+    use actix_web::http::StatusCode;
+    use actix_web::{post, web, HttpRequest, HttpResponse};
+    use secrecy::ExposeSecret;
 
-#[post("/bench/verify-parse/{hk}")]
-async fn verify_parse(
-    req: HttpRequest,
-    path: web::Path<String>,
-    body: web::Bytes,
-    app: web::Data<AppState>,
-    ingest: web::Data<IngestState>,
-) -> Result<HttpResponse, ApiError> {
-    let hook = ingest
-        .hooks
-        .get(app.store.as_ref(), &app.key, &path)
-        .await?
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "hook_not_found", "no such hook"))?;
-    let header = |name: &str| {
+    use crate::api::AppState;
+    use crate::domain::time::now_ms;
+    use crate::domain::variable::Keep;
+    use crate::error::ApiError;
+    use crate::ingest::body::parse_body;
+    use crate::ingest::handler::IngestState;
+    use crate::ingest::hooks::LoadedHook;
+    use crate::signature::verify;
+
+    #[post("/bench/bare")]
+    pub(super) async fn bare(_body: web::Bytes) -> HttpResponse {
+        HttpResponse::Accepted().finish()
+    }
+
+    #[post("/bench/hmac/{hk}")]
+    pub(super) async fn hmac(
+        req: HttpRequest,
+        path: web::Path<String>,
+        body: web::Bytes,
+        app: web::Data<AppState>,
+        ingest: web::Data<IngestState>,
+    ) -> Result<HttpResponse, ApiError> {
+        verified(&req, &path, &body, &app, &ingest).await?;
+        Ok(HttpResponse::Accepted().finish())
+    }
+
+    #[post("/bench/verify-parse/{hk}")]
+    pub(super) async fn verify_parse(
+        req: HttpRequest,
+        path: web::Path<String>,
+        body: web::Bytes,
+        app: web::Data<AppState>,
+        ingest: web::Data<IngestState>,
+    ) -> Result<HttpResponse, ApiError> {
+        let hook = verified(&req, &path, &body, &app, &ingest).await?;
+        let content_type = req
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok());
+        // A full parse into a `serde_json::Value`, as the ceiling is defined
+        // (docs/performance.md); ingest itself builds only what the hook reads.
+        let parsed = parse_body(content_type, &body, &Keep::everything())
+            .map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?;
+        let no_query = |_: &str| None;
+        let vars = hook
+            .compiled
+            .variables
+            .extract(&parsed, &|name: &str| header(&req, name), &no_query)
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_variables",
+                    "invalid variables",
+                )
+            })?;
+        Ok(HttpResponse::Accepted().json(serde_json::json!({ "variables": vars.len() })))
+    }
+
+    fn header(req: &HttpRequest, name: &str) -> Option<String> {
         req.headers()
             .get(name)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
-    };
-    verify(
-        &hook.compiled.verify,
-        &[hook.secret.expose_secret()],
-        &header,
-        &body,
-        now_ms() / 1000,
-    )
-    .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string()))?;
-    let content_type = req
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok());
-    // A full parse into a `serde_json::Value`, as the ceiling is defined (docs/performance.md);
-    // ingest itself builds only what the hook reads.
-    let parsed = parse_body(content_type, &body, &Keep::everything())
-        .map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?;
-    let no_query = |_: &str| None;
-    let vars = hook
-        .compiled
-        .variables
-        .extract(&parsed, &header, &no_query)
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_variables",
-                "invalid variables",
-            )
-        })?;
-    Ok(HttpResponse::Accepted().json(serde_json::json!({ "variables": vars.len() })))
+    }
+
+    /// The hook from ingest's cache, once the request's signature is checked with its secret.
+    async fn verified(
+        req: &HttpRequest,
+        hk: &str,
+        body: &[u8],
+        app: &AppState,
+        ingest: &IngestState,
+    ) -> Result<std::sync::Arc<LoadedHook>, ApiError> {
+        let hook = ingest
+            .hooks
+            .get(app.store.as_ref(), &app.key, hk)
+            .await?
+            .ok_or_else(|| {
+                ApiError::new(StatusCode::NOT_FOUND, "hook_not_found", "no such hook")
+            })?;
+        verify(
+            &hook.compiled.verify,
+            &[hook.secret.expose_secret()],
+            &|name: &str| header(req, name),
+            body,
+            now_ms() / 1000,
+        )
+        .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string()))?;
+        Ok(hook)
+    }
 }
