@@ -53,95 +53,15 @@ pub use session::{SessionRow, SessionStore};
 use crate::config::{DatabaseKind, Settings};
 use crate::domain::run_status::RunStatus;
 
-/// Everything hookgate keeps, behind one interface for both databases.
+/// What the runner uses: the claims on runs and their steps, and what a run reads (its
+/// pipeline, secrets, approvals). `worker/` depends on this, not on the whole [`Store`].
 #[async_trait::async_trait]
-pub trait Store:
-    ApprovalStore + AlertStore + SessionStore + DeliveryFilter + Send + Sync + 'static
-{
-    /// `sqlite` or `postgres`.
-    fn backend(&self) -> &'static str;
-    /// Succeeds when the database answers.
-    async fn ping(&self) -> Result<(), StoreError>;
-    /// Commits a one-row write: succeeds only when the database takes writes (not read-only,
-    /// full, locked or unreachable). `/readyz` calls it.
-    async fn probe_write(&self, now: i64) -> Result<(), StoreError>;
-    /// Applies the migrations this build carries; opens [`Store::schema`] when done.
-    async fn migrate(&self) -> Result<(), StoreError>;
+pub trait RunStore: ApprovalStore + Send + Sync + 'static {
     /// Whether the migrations have been applied by this process.
     fn schema(&self) -> &SchemaGate;
-    /// Changes when a hook or a pipeline changes: by this process at once, and on PostgreSQL by
-    /// another process as soon as its NOTIFY arrives (once `watch_config` runs). Ingest keeps a
-    /// compiled hook in memory while this is unchanged.
-    fn config_generation(&self) -> u64;
-    /// Starts following other processes' hook and pipeline changes (PostgreSQL: LISTEN); a
-    /// no-op on SQLite, where other processes are covered by the hook cache's freshness limit.
-    fn watch_config(&self);
-    /// The transaction-scoped catalog reads and writes of `hookgate apply` (store/apply.rs).
-    fn apply_store(&self) -> &dyn apply::ApplyStore;
-
-    async fn insert_project(&self, p: &ProjectRow) -> Result<(), StoreError>;
-    async fn list_projects(&self) -> Result<Vec<ProjectRow>, StoreError>;
-    async fn get_project(&self, id: &str) -> Result<Option<ProjectRow>, StoreError>;
-    async fn get_project_by_name(&self, name: &str) -> Result<Option<ProjectRow>, StoreError>;
-
-    async fn insert_token(&self, t: &TokenRow) -> Result<(), StoreError>;
-    async fn list_tokens(&self, project_id: &str) -> Result<Vec<TokenRow>, StoreError>;
-    async fn get_token(&self, id: &str) -> Result<Option<TokenRow>, StoreError>;
-    async fn find_token_by_hash(&self, hash: &str) -> Result<Option<TokenRow>, StoreError>;
-    async fn delete_token(&self, id: &str) -> Result<bool, StoreError>;
-
-    async fn insert_pipeline(&self, p: &PipelineRow) -> Result<(), StoreError>;
-    async fn list_pipelines(&self, project_id: &str) -> Result<Vec<PipelineRow>, StoreError>;
     async fn get_pipeline(&self, id: &str) -> Result<Option<PipelineRow>, StoreError>;
-    async fn update_pipeline(&self, p: &PipelineRow) -> Result<bool, StoreError>;
-    async fn delete_pipeline(&self, id: &str) -> Result<bool, StoreError>;
-
-    async fn put_secret(&self, s: &SecretRow) -> Result<(), StoreError>;
     async fn list_secrets(&self, pipeline_id: &str) -> Result<Vec<SecretRow>, StoreError>;
-    async fn delete_secret(&self, pipeline_id: &str, name: &str) -> Result<bool, StoreError>;
-
-    async fn insert_hook(&self, h: &HookRow) -> Result<(), StoreError>;
-    async fn get_hook(&self, id: &str) -> Result<Option<HookRow>, StoreError>;
-    async fn list_hooks(&self, pipeline_id: &str) -> Result<Vec<HookRow>, StoreError>;
-    async fn update_hook(&self, h: &HookRow) -> Result<bool, StoreError>;
-    async fn delete_hook(&self, id: &str) -> Result<bool, StoreError>;
-
-    /// Commits a batch of ingests in one transaction (group commit). For each write with a
-    /// dedup key, a key already seen on the hook makes it a duplicate: its run is not inserted
-    /// and its delivery is recorded with the earlier run's id, status 200 and outcome `duplicate`.
-    async fn commit_ingest(&self, batch: &[IngestWrite]) -> Result<Vec<IngestResult>, StoreError>;
-    async fn get_delivery(&self, id: &str) -> Result<Option<DeliveryRow>, StoreError>;
-    /// A hook's deliveries, newest first, before the `(received_at, id)` cursor when given.
-    async fn list_deliveries(
-        &self,
-        hook_id: &str,
-        before: Option<(i64, String)>,
-        limit: i64,
-    ) -> Result<Vec<DeliveryRow>, StoreError>;
-    /// Deletes deliveries received before `deliveries_before` and dedup ids older than
-    /// `ids_before`; returns how many deliveries went.
-    async fn purge(&self, deliveries_before: i64, ids_before: i64) -> Result<u64, StoreError>;
-
     async fn get_run(&self, id: &str) -> Result<Option<RunRow>, StoreError>;
-    async fn count_runs(&self, pipeline_id: &str) -> Result<i64, StoreError>;
-    /// For a pipeline's runs that have started: milliseconds from enqueue (`created_at`) to
-    /// `started_at` (measuring wake-up latency).
-    async fn run_start_delays(&self, pipeline_id: &str) -> Result<Vec<i64>, StoreError>;
-    /// A hook and its pipeline's definition, in one read (the ingest hot path).
-    async fn get_hook_for_ingest(&self, id: &str) -> Result<Option<IngestHookRow>, StoreError>;
-    /// Inserts a run on its own (manual runs, retries).
-    async fn insert_run(&self, run: &RunRow) -> Result<(), StoreError>;
-    /// Runs of a pipeline, newest first, filtered by status and `created_at >= since`, before
-    /// the `(created_at, id)` cursor.
-    async fn list_runs(
-        &self,
-        pipeline_id: &str,
-        status: Option<&str>,
-        since: Option<i64>,
-        before: Option<(i64, String)>,
-        limit: i64,
-    ) -> Result<Vec<RunRow>, StoreError>;
-
     /// Claims the oldest queued run that its concurrency policy lets start, with a lease until
     /// `now + lease_ms`, in a transaction that commits at once. Queued runs that a newer run of
     /// the same key supersedes are marked `superseded` on the way.
@@ -171,10 +91,96 @@ pub trait Store:
     async fn requeue_run(&self, run_id: &str, attempt: i64) -> Result<bool, StoreError>;
     /// Writes a step's state, only while `attempt` holds the run.
     async fn record_step(&self, attempt: i64, step: &StepRow) -> Result<bool, StoreError>;
-    async fn list_steps(&self, run_id: &str) -> Result<Vec<StepRow>, StoreError>;
     /// Runs whose lease expired: re-queued when attempts remain, else `failed` with reason
     /// `worker_lost`. Returns `(run id, new status)`.
     async fn recover_expired(&self, now: i64) -> Result<Vec<(String, RunStatus)>, StoreError>;
+}
+
+/// Everything hookgate keeps, behind one interface for both databases.
+#[async_trait::async_trait]
+pub trait Store:
+    RunStore + ApprovalStore + AlertStore + SessionStore + DeliveryFilter + Send + Sync + 'static
+{
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+    /// Succeeds when the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+    /// Commits a one-row write: succeeds only when the database takes writes (not read-only,
+    /// full, locked or unreachable). `/readyz` calls it.
+    async fn probe_write(&self, now: i64) -> Result<(), StoreError>;
+    /// Applies the migrations this build carries; opens [`Store::schema`] when done.
+    async fn migrate(&self) -> Result<(), StoreError>;
+    /// Changes when a hook or a pipeline changes: by this process at once, and on PostgreSQL by
+    /// another process as soon as its NOTIFY arrives (once `watch_config` runs). Ingest keeps a
+    /// compiled hook in memory while this is unchanged.
+    fn config_generation(&self) -> u64;
+    /// Starts following other processes' hook and pipeline changes (PostgreSQL: LISTEN); a
+    /// no-op on SQLite, where other processes are covered by the hook cache's freshness limit.
+    fn watch_config(&self);
+    /// The transaction-scoped catalog reads and writes of `hookgate apply` (store/apply.rs).
+    fn apply_store(&self) -> &dyn apply::ApplyStore;
+
+    async fn insert_project(&self, p: &ProjectRow) -> Result<(), StoreError>;
+    async fn list_projects(&self) -> Result<Vec<ProjectRow>, StoreError>;
+    async fn get_project(&self, id: &str) -> Result<Option<ProjectRow>, StoreError>;
+    async fn get_project_by_name(&self, name: &str) -> Result<Option<ProjectRow>, StoreError>;
+
+    async fn insert_token(&self, t: &TokenRow) -> Result<(), StoreError>;
+    async fn list_tokens(&self, project_id: &str) -> Result<Vec<TokenRow>, StoreError>;
+    async fn get_token(&self, id: &str) -> Result<Option<TokenRow>, StoreError>;
+    async fn find_token_by_hash(&self, hash: &str) -> Result<Option<TokenRow>, StoreError>;
+    async fn delete_token(&self, id: &str) -> Result<bool, StoreError>;
+
+    async fn insert_pipeline(&self, p: &PipelineRow) -> Result<(), StoreError>;
+    async fn list_pipelines(&self, project_id: &str) -> Result<Vec<PipelineRow>, StoreError>;
+    async fn update_pipeline(&self, p: &PipelineRow) -> Result<bool, StoreError>;
+    async fn delete_pipeline(&self, id: &str) -> Result<bool, StoreError>;
+
+    async fn put_secret(&self, s: &SecretRow) -> Result<(), StoreError>;
+    async fn delete_secret(&self, pipeline_id: &str, name: &str) -> Result<bool, StoreError>;
+
+    async fn insert_hook(&self, h: &HookRow) -> Result<(), StoreError>;
+    async fn get_hook(&self, id: &str) -> Result<Option<HookRow>, StoreError>;
+    async fn list_hooks(&self, pipeline_id: &str) -> Result<Vec<HookRow>, StoreError>;
+    async fn update_hook(&self, h: &HookRow) -> Result<bool, StoreError>;
+    async fn delete_hook(&self, id: &str) -> Result<bool, StoreError>;
+
+    /// Commits a batch of ingests in one transaction (group commit). For each write with a
+    /// dedup key, a key already seen on the hook makes it a duplicate: its run is not inserted
+    /// and its delivery is recorded with the earlier run's id, status 200 and outcome `duplicate`.
+    async fn commit_ingest(&self, batch: &[IngestWrite]) -> Result<Vec<IngestResult>, StoreError>;
+    async fn get_delivery(&self, id: &str) -> Result<Option<DeliveryRow>, StoreError>;
+    /// A hook's deliveries, newest first, before the `(received_at, id)` cursor when given.
+    async fn list_deliveries(
+        &self,
+        hook_id: &str,
+        before: Option<(i64, String)>,
+        limit: i64,
+    ) -> Result<Vec<DeliveryRow>, StoreError>;
+    /// Deletes deliveries received before `deliveries_before` and dedup ids older than
+    /// `ids_before`; returns how many deliveries went.
+    async fn purge(&self, deliveries_before: i64, ids_before: i64) -> Result<u64, StoreError>;
+
+    async fn count_runs(&self, pipeline_id: &str) -> Result<i64, StoreError>;
+    /// For a pipeline's runs that have started: milliseconds from enqueue (`created_at`) to
+    /// `started_at` (measuring wake-up latency).
+    async fn run_start_delays(&self, pipeline_id: &str) -> Result<Vec<i64>, StoreError>;
+    /// A hook and its pipeline's definition, in one read (the ingest hot path).
+    async fn get_hook_for_ingest(&self, id: &str) -> Result<Option<IngestHookRow>, StoreError>;
+    /// Inserts a run on its own (manual runs, retries).
+    async fn insert_run(&self, run: &RunRow) -> Result<(), StoreError>;
+    /// Runs of a pipeline, newest first, filtered by status and `created_at >= since`, before
+    /// the `(created_at, id)` cursor.
+    async fn list_runs(
+        &self,
+        pipeline_id: &str,
+        status: Option<&str>,
+        since: Option<i64>,
+        before: Option<(i64, String)>,
+        limit: i64,
+    ) -> Result<Vec<RunRow>, StoreError>;
+
+    async fn list_steps(&self, run_id: &str) -> Result<Vec<StepRow>, StoreError>;
     /// Cancels a queued run at once, or asks a running one to stop. Returns the status after:
     /// `cancelled`, `running` (cancel requested) or the run's final status; `None` if no run.
     async fn request_cancel(&self, run_id: &str, now: i64)

@@ -6,7 +6,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::lease::{while_held, GaveUp, LeaseClock};
 use crate::domain::time::now_ms;
-use crate::store::{Lease, Store};
+use crate::store::{Lease, RunStore};
 
 /// Why a run's current step was stopped from outside.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,7 +46,7 @@ impl Control {
 /// no renewal reaches the database before [`LeaseClock::deadline`], the run is stopped as lost:
 /// its steps end before the lease does, so the same run never goes on in two places.
 pub(super) async fn heartbeat(
-    store: Arc<dyn Store>,
+    store: Arc<dyn RunStore>,
     run_id: String,
     attempt: i64,
     lease: Arc<LeaseClock>,
