@@ -51,6 +51,7 @@ pub use schema::SchemaGate;
 pub use session::{SessionRow, SessionStore};
 
 use crate::config::{DatabaseKind, Settings};
+use crate::domain::ids::RunId;
 use crate::domain::run_status::RunStatus;
 
 /// What the runner uses: the claims on runs and their steps, and what a run reads (its
@@ -74,26 +75,26 @@ pub trait RunStore: ApprovalStore + Send + Sync + 'static {
     /// Extends the lease of `attempt`; fenced: a worker that lost the run learns it and changes nothing.
     async fn heartbeat(
         &self,
-        run_id: &str,
+        run_id: &RunId,
         attempt: i64,
         lease_until: i64,
     ) -> Result<Lease, StoreError>;
     /// Ends `attempt` with a final status; false when the attempt no longer holds the run.
     async fn finish_run(
         &self,
-        run_id: &str,
+        run_id: &RunId,
         attempt: i64,
         status: crate::domain::run_status::RunStatus,
         reason: Option<&str>,
         now: i64,
     ) -> Result<bool, StoreError>;
     /// Hands a running attempt back to the queue (graceful shutdown).
-    async fn requeue_run(&self, run_id: &str, attempt: i64) -> Result<bool, StoreError>;
+    async fn requeue_run(&self, run_id: &RunId, attempt: i64) -> Result<bool, StoreError>;
     /// Writes a step's state, only while `attempt` holds the run.
     async fn record_step(&self, attempt: i64, step: &StepRow) -> Result<bool, StoreError>;
     /// Runs whose lease expired: re-queued when attempts remain, else `failed` with reason
     /// `worker_lost`. Returns `(run id, new status)`.
-    async fn recover_expired(&self, now: i64) -> Result<Vec<(String, RunStatus)>, StoreError>;
+    async fn recover_expired(&self, now: i64) -> Result<Vec<(RunId, RunStatus)>, StoreError>;
 }
 
 /// Everything hookgate keeps, behind one interface for both databases.

@@ -169,15 +169,15 @@ macro_rules! impl_store {
             <$ty>::claim_run(self, worker_id, lease_ms, now).await
         }
 
-        async fn heartbeat(&self, run_id: &str, attempt: i64, lease_until: i64) -> Result<Lease, StoreError> {
+        async fn heartbeat(&self, run_id: &$crate::domain::ids::RunId, attempt: i64, lease_until: i64) -> Result<Lease, StoreError> {
             <$ty>::heartbeat(self, run_id, attempt, lease_until).await
         }
 
-        async fn finish_run(&self, run_id: &str, attempt: i64, status: $crate::domain::run_status::RunStatus, reason: Option<&str>, now: i64) -> Result<bool, StoreError> {
+        async fn finish_run(&self, run_id: &$crate::domain::ids::RunId, attempt: i64, status: $crate::domain::run_status::RunStatus, reason: Option<&str>, now: i64) -> Result<bool, StoreError> {
             <$ty>::finish_run(self, run_id, attempt, status, reason, now).await
         }
 
-        async fn requeue_run(&self, run_id: &str, attempt: i64) -> Result<bool, StoreError> {
+        async fn requeue_run(&self, run_id: &$crate::domain::ids::RunId, attempt: i64) -> Result<bool, StoreError> {
             <$ty>::requeue_run(self, run_id, attempt).await
         }
 
@@ -185,8 +185,9 @@ macro_rules! impl_store {
             <$ty>::record_step(self, attempt, step).await
         }
 
-        async fn recover_expired(&self, now: i64) -> Result<Vec<(String, $crate::domain::run_status::RunStatus)>, StoreError> {
-            <$ty>::recover_expired(self, now).await
+        async fn recover_expired(&self, now: i64) -> Result<Vec<($crate::domain::ids::RunId, $crate::domain::run_status::RunStatus)>, StoreError> {
+            let changed = <$ty>::recover_expired(self, now).await?;
+            Ok(changed.into_iter().map(|(id, status)| (id.into(), status)).collect())
         }
         }
 

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
 
 use super::lease::{while_held, GaveUp, LeaseClock};
+use crate::domain::ids::RunId;
 use crate::domain::time::now_ms;
 use crate::store::{Lease, RunStore};
 
@@ -47,7 +48,7 @@ impl Control {
 /// its steps end before the lease does, so the same run never goes on in two places.
 pub(super) async fn heartbeat(
     store: Arc<dyn RunStore>,
-    run_id: String,
+    run_id: RunId,
     attempt: i64,
     lease: Arc<LeaseClock>,
     control: Arc<Control>,
