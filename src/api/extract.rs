@@ -200,7 +200,7 @@ async fn read_limited(mut payload: Payload, limit: usize) -> Result<web::Bytes, 
 
 /// Middleware for the management API: a request with a `Content-Encoding` other than
 /// `identity` is 415 `unsupported_media_type`, before any extractor runs. hookgate decodes no
-/// content encoding (ingest refuses them too, in `ingest::handler::accept`, where the refusal is
+/// content encoding (ingest refuses them too, in `ingest::accept::accept`, where the refusal is
 /// recorded).
 pub async fn refuse_content_encoding(
     req: actix_web::dev::ServiceRequest,

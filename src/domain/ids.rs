@@ -34,6 +34,68 @@ impl IdKind {
     }
 }
 
+/// Declares an id type per kind of object, from one definition: the text as stored and shown
+/// (`run_…`), typed so that one kind's id cannot be passed where another's is meant. It reads
+/// as a `&str` (`Deref`), so SQL binds and logs take it as they took the text.
+macro_rules! typed_id {
+    ($($(#[$doc:meta])* $name:ident => $kind:expr;)+) => {$(
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// A new random id of this kind.
+            pub fn generate() -> Self {
+                Self(new_id($kind))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            pub fn into_string(self) -> String {
+                self.0
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(id: String) -> Self {
+                Self(id)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(id: &str) -> Self {
+                Self(id.to_string())
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    )+};
+}
+
+typed_id! {
+    /// A run's id (`run_…`).
+    RunId => IdKind::Run;
+    /// An incoming hook's id (`hk_…`).
+    HookId => IdKind::IncomingHook;
+    /// A pipeline's id (`pl_…`).
+    PipelineId => IdKind::Pipeline;
+}
+
 /// Encodes 128 bits as exactly 22 base62 characters.
 pub fn base62_u128(mut n: u128) -> String {
     let mut out = [b'0'; ID_CHARS];
@@ -93,6 +155,19 @@ pub fn looks_like(kind: IdKind, s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn typed_ids_are_their_kind_and_read_as_text() {
+        let run = RunId::generate();
+        assert!(looks_like(IdKind::Run, &run));
+        assert!(looks_like(IdKind::IncomingHook, &HookId::generate()));
+        assert!(looks_like(IdKind::Pipeline, &PipelineId::generate()));
+        assert_eq!(
+            serde_json::to_value(&run).unwrap(),
+            serde_json::Value::String(run.to_string())
+        );
+        assert_eq!(RunId::from(run.as_str()), run);
+    }
 
     #[test]
     fn ids_have_prefix_and_length() {

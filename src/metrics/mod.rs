@@ -215,7 +215,7 @@ impl Metrics {
     }
 
     /// A run that recovery failed with `worker_lost` (its pipeline is read back: rare).
-    pub async fn run_recovered_failed(&self, store: &dyn crate::store::Store, run_id: &str) {
+    pub async fn run_recovered_failed(&self, store: &dyn crate::store::RunStore, run_id: &str) {
         if let Ok(Some(run)) = store.get_run(run_id).await {
             let finished = run.finished_at.unwrap_or_else(crate::domain::time::now_ms);
             self.run_finished(&run.pipeline_id, "failed", run.started_at, finished);

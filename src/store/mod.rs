@@ -51,12 +51,56 @@ pub use schema::SchemaGate;
 pub use session::{SessionRow, SessionStore};
 
 use crate::config::{DatabaseKind, Settings};
+use crate::domain::ids::RunId;
 use crate::domain::run_status::RunStatus;
+
+/// What the runner uses: the claims on runs and their steps, and what a run reads (its
+/// pipeline, secrets, approvals). `worker/` depends on this, not on the whole [`Store`].
+#[async_trait::async_trait]
+pub trait RunStore: ApprovalStore + Send + Sync + 'static {
+    /// Whether the migrations have been applied by this process.
+    fn schema(&self) -> &SchemaGate;
+    async fn get_pipeline(&self, id: &str) -> Result<Option<PipelineRow>, StoreError>;
+    async fn list_secrets(&self, pipeline_id: &str) -> Result<Vec<SecretRow>, StoreError>;
+    async fn get_run(&self, id: &str) -> Result<Option<RunRow>, StoreError>;
+    /// Claims the oldest queued run that its concurrency policy lets start, with a lease until
+    /// `now + lease_ms`, in a transaction that commits at once. Queued runs that a newer run of
+    /// the same key supersedes are marked `superseded` on the way.
+    async fn claim_run(
+        &self,
+        worker_id: &str,
+        lease_ms: i64,
+        now: i64,
+    ) -> Result<Option<RunRow>, StoreError>;
+    /// Extends the lease of `attempt`; fenced: a worker that lost the run learns it and changes nothing.
+    async fn heartbeat(
+        &self,
+        run_id: &RunId,
+        attempt: i64,
+        lease_until: i64,
+    ) -> Result<Lease, StoreError>;
+    /// Ends `attempt` with a final status; false when the attempt no longer holds the run.
+    async fn finish_run(
+        &self,
+        run_id: &RunId,
+        attempt: i64,
+        status: crate::domain::run_status::RunStatus,
+        reason: Option<&str>,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// Hands a running attempt back to the queue (graceful shutdown).
+    async fn requeue_run(&self, run_id: &RunId, attempt: i64) -> Result<bool, StoreError>;
+    /// Writes a step's state, only while `attempt` holds the run.
+    async fn record_step(&self, attempt: i64, step: &StepRow) -> Result<bool, StoreError>;
+    /// Runs whose lease expired: re-queued when attempts remain, else `failed` with reason
+    /// `worker_lost`. Returns `(run id, new status)`.
+    async fn recover_expired(&self, now: i64) -> Result<Vec<(RunId, RunStatus)>, StoreError>;
+}
 
 /// Everything hookgate keeps, behind one interface for both databases.
 #[async_trait::async_trait]
 pub trait Store:
-    ApprovalStore + AlertStore + SessionStore + DeliveryFilter + Send + Sync + 'static
+    RunStore + ApprovalStore + AlertStore + SessionStore + DeliveryFilter + Send + Sync + 'static
 {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
@@ -67,8 +111,6 @@ pub trait Store:
     async fn probe_write(&self, now: i64) -> Result<(), StoreError>;
     /// Applies the migrations this build carries; opens [`Store::schema`] when done.
     async fn migrate(&self) -> Result<(), StoreError>;
-    /// Whether the migrations have been applied by this process.
-    fn schema(&self) -> &SchemaGate;
     /// Changes when a hook or a pipeline changes: by this process at once, and on PostgreSQL by
     /// another process as soon as its NOTIFY arrives (once `watch_config` runs). Ingest keeps a
     /// compiled hook in memory while this is unchanged.
@@ -92,12 +134,10 @@ pub trait Store:
 
     async fn insert_pipeline(&self, p: &PipelineRow) -> Result<(), StoreError>;
     async fn list_pipelines(&self, project_id: &str) -> Result<Vec<PipelineRow>, StoreError>;
-    async fn get_pipeline(&self, id: &str) -> Result<Option<PipelineRow>, StoreError>;
     async fn update_pipeline(&self, p: &PipelineRow) -> Result<bool, StoreError>;
     async fn delete_pipeline(&self, id: &str) -> Result<bool, StoreError>;
 
     async fn put_secret(&self, s: &SecretRow) -> Result<(), StoreError>;
-    async fn list_secrets(&self, pipeline_id: &str) -> Result<Vec<SecretRow>, StoreError>;
     async fn delete_secret(&self, pipeline_id: &str, name: &str) -> Result<bool, StoreError>;
 
     async fn insert_hook(&self, h: &HookRow) -> Result<(), StoreError>;
@@ -122,7 +162,6 @@ pub trait Store:
     /// `ids_before`; returns how many deliveries went.
     async fn purge(&self, deliveries_before: i64, ids_before: i64) -> Result<u64, StoreError>;
 
-    async fn get_run(&self, id: &str) -> Result<Option<RunRow>, StoreError>;
     async fn count_runs(&self, pipeline_id: &str) -> Result<i64, StoreError>;
     /// For a pipeline's runs that have started: milliseconds from enqueue (`created_at`) to
     /// `started_at` (measuring wake-up latency).
@@ -142,39 +181,7 @@ pub trait Store:
         limit: i64,
     ) -> Result<Vec<RunRow>, StoreError>;
 
-    /// Claims the oldest queued run that its concurrency policy lets start, with a lease until
-    /// `now + lease_ms`, in a transaction that commits at once. Queued runs that a newer run of
-    /// the same key supersedes are marked `superseded` on the way.
-    async fn claim_run(
-        &self,
-        worker_id: &str,
-        lease_ms: i64,
-        now: i64,
-    ) -> Result<Option<RunRow>, StoreError>;
-    /// Extends the lease of `attempt`; fenced: a worker that lost the run learns it and changes nothing.
-    async fn heartbeat(
-        &self,
-        run_id: &str,
-        attempt: i64,
-        lease_until: i64,
-    ) -> Result<Lease, StoreError>;
-    /// Ends `attempt` with a final status; false when the attempt no longer holds the run.
-    async fn finish_run(
-        &self,
-        run_id: &str,
-        attempt: i64,
-        status: crate::domain::run_status::RunStatus,
-        reason: Option<&str>,
-        now: i64,
-    ) -> Result<bool, StoreError>;
-    /// Hands a running attempt back to the queue (graceful shutdown).
-    async fn requeue_run(&self, run_id: &str, attempt: i64) -> Result<bool, StoreError>;
-    /// Writes a step's state, only while `attempt` holds the run.
-    async fn record_step(&self, attempt: i64, step: &StepRow) -> Result<bool, StoreError>;
     async fn list_steps(&self, run_id: &str) -> Result<Vec<StepRow>, StoreError>;
-    /// Runs whose lease expired: re-queued when attempts remain, else `failed` with reason
-    /// `worker_lost`. Returns `(run id, new status)`.
-    async fn recover_expired(&self, now: i64) -> Result<Vec<(String, RunStatus)>, StoreError>;
     /// Cancels a queued run at once, or asks a running one to stop. Returns the status after:
     /// `cancelled`, `running` (cancel requested) or the run's final status; `None` if no run.
     async fn request_cancel(&self, run_id: &str, now: i64)

@@ -95,7 +95,7 @@ macro_rules! impl_runs {
                                 .await?;
                             n > 0
                         };
-                        if policy == ConcurrencyPolicy::Supersede && !approved {
+                        if policy.yields_to_newer(approved) {
                             let newer: Option<(String,)> = sqlx::query_as(
                                 "SELECT id FROM runs WHERE pipeline_id = $1 AND concurrency_key = $2 AND status = 'queued' \
                                  AND (created_at > $3 OR (created_at = $3 AND id > $4)) ORDER BY created_at DESC, id DESC LIMIT 1",
@@ -122,7 +122,7 @@ macro_rules! impl_runs {
                                 continue;
                             }
                         }
-                        if policy == ConcurrencyPolicy::Queue {
+                        if policy.waits_for_older() {
                             // FIFO per key: only the key's oldest queued run may start. Another
                             // claimer can hold older rows locked (PostgreSQL skips them), so look.
                             let older: Option<(String,)> = sqlx::query_as(
@@ -149,7 +149,7 @@ macro_rules! impl_runs {
                         .bind(&key)
                         .fetch_one(&mut *tx)
                         .await?;
-                        if running >= run.concurrency_max.unwrap_or(1) {
+                        if !$crate::domain::concurrency::slot_free(running, run.concurrency_max) {
                             blocked.insert(slot);
                             continue;
                         }

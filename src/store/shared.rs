@@ -148,6 +148,50 @@ impl Dialect for super::postgres::PgStore {
 macro_rules! impl_store {
     ($ty:ty, { $($extra:tt)* }) => {
         #[async_trait::async_trait]
+        impl $crate::store::RunStore for $ty {
+        fn schema(&self) -> &$crate::store::SchemaGate {
+            &self.schema
+        }
+
+        async fn get_pipeline(&self, id: &str) -> Result<Option<PipelineRow>, StoreError> {
+            <$ty>::get_pipeline(self, id).await
+        }
+
+        async fn list_secrets(&self, pipeline_id: &str) -> Result<Vec<SecretRow>, StoreError> {
+            <$ty>::list_secrets(self, pipeline_id).await
+        }
+
+        async fn get_run(&self, id: &str) -> Result<Option<RunRow>, StoreError> {
+            <$ty>::get_run(self, id).await
+        }
+
+        async fn claim_run(&self, worker_id: &str, lease_ms: i64, now: i64) -> Result<Option<RunRow>, StoreError> {
+            <$ty>::claim_run(self, worker_id, lease_ms, now).await
+        }
+
+        async fn heartbeat(&self, run_id: &$crate::domain::ids::RunId, attempt: i64, lease_until: i64) -> Result<Lease, StoreError> {
+            <$ty>::heartbeat(self, run_id, attempt, lease_until).await
+        }
+
+        async fn finish_run(&self, run_id: &$crate::domain::ids::RunId, attempt: i64, status: $crate::domain::run_status::RunStatus, reason: Option<&str>, now: i64) -> Result<bool, StoreError> {
+            <$ty>::finish_run(self, run_id, attempt, status, reason, now).await
+        }
+
+        async fn requeue_run(&self, run_id: &$crate::domain::ids::RunId, attempt: i64) -> Result<bool, StoreError> {
+            <$ty>::requeue_run(self, run_id, attempt).await
+        }
+
+        async fn record_step(&self, attempt: i64, step: &StepRow) -> Result<bool, StoreError> {
+            <$ty>::record_step(self, attempt, step).await
+        }
+
+        async fn recover_expired(&self, now: i64) -> Result<Vec<($crate::domain::ids::RunId, $crate::domain::run_status::RunStatus)>, StoreError> {
+            let changed = <$ty>::recover_expired(self, now).await?;
+            Ok(changed.into_iter().map(|(id, status)| (id.into(), status)).collect())
+        }
+        }
+
+        #[async_trait::async_trait]
         impl Store for $ty {
         async fn ping(&self) -> Result<(), StoreError> {
             sqlx::query("SELECT 1").execute(&self.pool).await?;
@@ -157,10 +201,6 @@ macro_rules! impl_store {
         async fn probe_write(&self, now: i64) -> Result<(), StoreError> {
             sqlx::query("UPDATE readiness_probe SET checked_at = $1 WHERE id = 1").bind(now).execute(&self.pool).await?;
             Ok(())
-        }
-
-        fn schema(&self) -> &$crate::store::SchemaGate {
-            &self.schema
         }
 
         fn config_generation(&self) -> u64 {
@@ -215,10 +255,6 @@ macro_rules! impl_store {
             <$ty>::list_pipelines(self, project_id).await
         }
 
-        async fn get_pipeline(&self, id: &str) -> Result<Option<PipelineRow>, StoreError> {
-            <$ty>::get_pipeline(self, id).await
-        }
-
         async fn update_pipeline(&self, p: &PipelineRow) -> Result<bool, StoreError> {
             <$ty>::update_pipeline(self, p).await
         }
@@ -229,10 +265,6 @@ macro_rules! impl_store {
 
         async fn put_secret(&self, s: &SecretRow) -> Result<(), StoreError> {
             <$ty>::put_secret(self, s).await
-        }
-
-        async fn list_secrets(&self, pipeline_id: &str) -> Result<Vec<SecretRow>, StoreError> {
-            <$ty>::list_secrets(self, pipeline_id).await
         }
 
         async fn delete_secret(&self, pipeline_id: &str, name: &str) -> Result<bool, StoreError> {
@@ -275,10 +307,6 @@ macro_rules! impl_store {
             <$ty>::purge(self, deliveries_before, ids_before).await
         }
 
-        async fn get_run(&self, id: &str) -> Result<Option<RunRow>, StoreError> {
-            <$ty>::get_run(self, id).await
-        }
-
         async fn count_runs(&self, pipeline_id: &str) -> Result<i64, StoreError> {
             <$ty>::count_runs(self, pipeline_id).await
         }
@@ -295,32 +323,8 @@ macro_rules! impl_store {
             <$ty>::list_runs(self, pipeline_id, status, since, before, limit).await
         }
 
-        async fn claim_run(&self, worker_id: &str, lease_ms: i64, now: i64) -> Result<Option<RunRow>, StoreError> {
-            <$ty>::claim_run(self, worker_id, lease_ms, now).await
-        }
-
-        async fn heartbeat(&self, run_id: &str, attempt: i64, lease_until: i64) -> Result<Lease, StoreError> {
-            <$ty>::heartbeat(self, run_id, attempt, lease_until).await
-        }
-
-        async fn finish_run(&self, run_id: &str, attempt: i64, status: $crate::domain::run_status::RunStatus, reason: Option<&str>, now: i64) -> Result<bool, StoreError> {
-            <$ty>::finish_run(self, run_id, attempt, status, reason, now).await
-        }
-
-        async fn requeue_run(&self, run_id: &str, attempt: i64) -> Result<bool, StoreError> {
-            <$ty>::requeue_run(self, run_id, attempt).await
-        }
-
-        async fn record_step(&self, attempt: i64, step: &StepRow) -> Result<bool, StoreError> {
-            <$ty>::record_step(self, attempt, step).await
-        }
-
         async fn list_steps(&self, run_id: &str) -> Result<Vec<StepRow>, StoreError> {
             <$ty>::list_steps(self, run_id).await
-        }
-
-        async fn recover_expired(&self, now: i64) -> Result<Vec<(String, $crate::domain::run_status::RunStatus)>, StoreError> {
-            <$ty>::recover_expired(self, now).await
         }
 
         async fn request_cancel(&self, run_id: &str, now: i64) -> Result<Option<$crate::domain::run_status::RunStatus>, StoreError> {

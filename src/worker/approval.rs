@@ -15,7 +15,7 @@ use crate::domain::run_status::RunStatus;
 use crate::domain::step_status::StepStatus;
 use crate::domain::template;
 use crate::domain::time::now_ms;
-use crate::store::{ApprovalRow, DecisionIn, RunRow, StepRow, Store};
+use crate::store::{ApprovalRow, DecisionIn, RunRow, RunStore, StepRow};
 
 /// How often each worker process looks for approvals past their deadline.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
@@ -118,7 +118,7 @@ pub(super) async fn pause(
 /// Ends approvals past their deadline (`timed_out`, reason `approval timed out`) every
 /// second. Every worker process runs it; the store's conditional UPDATE makes each timeout
 /// happen once.
-pub(super) async fn sweep_loop(store: Arc<dyn Store>, stop: CancellationToken) {
+pub(super) async fn sweep_loop(store: Arc<dyn RunStore>, stop: CancellationToken) {
     loop {
         tokio::select! {
             _ = tokio::time::sleep(SWEEP_EVERY) => {}
@@ -132,7 +132,7 @@ pub(super) async fn sweep_loop(store: Arc<dyn Store>, stop: CancellationToken) {
 
 /// One sweep: returns the runs this call timed out.
 pub async fn expire_due(
-    store: &dyn Store,
+    store: &dyn RunStore,
     now: i64,
 ) -> Result<Vec<String>, crate::store::StoreError> {
     let mut ended = Vec::new();

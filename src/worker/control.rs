@@ -5,8 +5,9 @@ use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
 
 use super::lease::{while_held, GaveUp, LeaseClock};
+use crate::domain::ids::RunId;
 use crate::domain::time::now_ms;
-use crate::store::{Lease, Store};
+use crate::store::{Lease, RunStore};
 
 /// Why a run's current step was stopped from outside.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,8 +47,8 @@ impl Control {
 /// no renewal reaches the database before [`LeaseClock::deadline`], the run is stopped as lost:
 /// its steps end before the lease does, so the same run never goes on in two places.
 pub(super) async fn heartbeat(
-    store: Arc<dyn Store>,
-    run_id: String,
+    store: Arc<dyn RunStore>,
+    run_id: RunId,
     attempt: i64,
     lease: Arc<LeaseClock>,
     control: Arc<Control>,

@@ -13,6 +13,7 @@ use super::control::{heartbeat, Control, Stop};
 use super::lease::{while_held, GaveUp, LeaseClock};
 use super::WorkerContext;
 use crate::crypto::SealContext;
+use crate::domain::ids::RunId;
 use crate::domain::pipeline::{PipelineSpec, Step};
 use crate::domain::run_status::RunStatus;
 use crate::domain::step_status::StepStatus;
@@ -30,6 +31,8 @@ const HTTP_TIMEOUT_SECS: u64 = 30;
 struct Flight<'a> {
     ctx: &'a WorkerContext,
     run: &'a RunRow,
+    /// `run.id`, typed for the run's fenced writes.
+    run_id: RunId,
     lease: Arc<LeaseClock>,
     control: Arc<Control>,
 }
@@ -46,9 +49,10 @@ pub(super) async fn run(ctx: &WorkerContext, run: RunRow) {
     let control = Arc::new(Control::default());
     // The heartbeat goes on until the run's end is recorded: that write, too, is retried only
     // while the lease is ours.
+    let run_id = RunId::from(run.id.clone());
     let heartbeat = tokio::spawn(heartbeat(
         ctx.store.clone(),
-        run.id.clone(),
+        run_id.clone(),
         run.attempt,
         lease.clone(),
         control.clone(),
@@ -60,6 +64,7 @@ pub(super) async fn run(ctx: &WorkerContext, run: RunRow) {
     let flight = Flight {
         ctx,
         run: &run,
+        run_id,
         lease,
         control,
     };
@@ -79,7 +84,7 @@ pub(super) async fn run(ctx: &WorkerContext, run: RunRow) {
         }
         (Some(Stop::HandBack), s) if s != RunStatus::Succeeded => {
             while_held(&flight.lease, &run.id, "handing the run back", || {
-                ctx.store.requeue_run(&run.id, run.attempt)
+                ctx.store.requeue_run(&flight.run_id, run.attempt)
             })
             .await
         }
@@ -130,7 +135,7 @@ impl Flight<'_> {
         let failed_once = AtomicBool::new(false);
         let ended = while_held(&self.lease, &run.id, "recording the run's end", || async {
             let r = store
-                .finish_run(&run.id, run.attempt, status, reason, now_ms())
+                .finish_run(&self.run_id, run.attempt, status, reason, now_ms())
                 .await;
             if r.is_err() {
                 failed_once.store(true, Ordering::Relaxed);

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::steps::step_log::LiveLog;
-use crate::store::{StepRow, Store};
+use crate::store::{RunStore, StepRow};
 
 /// How often a running step's new output is stored.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(300);
@@ -22,7 +22,7 @@ pub(super) struct Flusher {
 
 /// Starts storing `live` into `row` (a `running` step of `attempt`).
 pub(super) fn spawn(
-    store: Arc<dyn Store>,
+    store: Arc<dyn RunStore>,
     attempt: i64,
     mut row: StepRow,
     live: LiveLog,

@@ -30,7 +30,7 @@ use crate::domain::ids::base62_u128;
 use crate::domain::run_status::RunStatus;
 use crate::domain::time::now_ms;
 use crate::net_guard::TargetGuard;
-use crate::store::Store;
+use crate::store::RunStore;
 
 /// Fallback poll when no wake-up arrives.
 const POLL: Duration = Duration::from_secs(1);
@@ -39,7 +39,7 @@ pub use crate::wake::Wake;
 
 /// What every run execution needs.
 pub(crate) struct WorkerContext {
-    pub store: Arc<dyn Store>,
+    pub store: Arc<dyn RunStore>,
     pub key: Arc<MasterKey>,
     pub guard: TargetGuard,
     pub wake: Wake,
@@ -59,7 +59,7 @@ pub struct Workers {
 impl Workers {
     /// Starts `settings.workers` concurrent run slots on the current runtime.
     pub fn start(
-        store: Arc<dyn Store>,
+        store: Arc<dyn RunStore>,
         key: Arc<MasterKey>,
         settings: &Settings,
         wake: Wake,

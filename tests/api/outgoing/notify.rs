@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hookgate::domain::concurrency::ConcurrencyPolicy;
+use hookgate::domain::ids::RunId;
 use hookgate::domain::run_status::RunStatus;
 use hookgate::domain::time::now_ms;
 use hookgate::signature::{sign, verify, Provider, VerifyConfig};
@@ -834,7 +835,7 @@ async fn state_changes_enqueue_their_events(backend: Backend) {
     // A finish by a stale attempt is fenced off: no event.
     assert!(!store
         .finish_run(
-            "run_c",
+            &RunId::from("run_c"),
             99,
             hookgate::domain::run_status::RunStatus::Succeeded,
             None,
@@ -844,7 +845,7 @@ async fn state_changes_enqueue_their_events(backend: Backend) {
         .unwrap());
     // The lease (1 ms) expires: recovery fails the run with worker_lost.
     let recovered = store.recover_expired(now + 10).await.unwrap();
-    assert_eq!(recovered, vec![("run_c".to_string(), RunStatus::Failed)]);
+    assert_eq!(recovered, vec![(RunId::from("run_c"), RunStatus::Failed)]);
 
     assert_eq!(
         events_of("oh_all").await,
