@@ -44,7 +44,7 @@ async fn seed(store: &dyn Store, prj: &str, pl: &str, hook: &str) {
         project_id: prj.to_string(),
         hook_id: delivery.map(|_| hook.to_string()),
         delivery_id: delivery.map(str::to_string),
-        status: status.into(),
+        status: status.parse().expect("a run status"),
         reason: None,
         variables: json!({ "ref": "refs/heads/main" }).to_string(),
         triggered_by: format!("hook:{hook}"),

@@ -108,9 +108,8 @@ async fn decide(
         .await?
         .into_iter()
         .find(|a| a.decision.is_none());
-    let Some(pending) = pending.filter(|_| run.status == RunStatus::WaitingApproval.as_str())
-    else {
-        return Err(not_waiting(&run.status));
+    let Some(pending) = pending.filter(|_| run.status == RunStatus::WaitingApproval) else {
+        return Err(not_waiting(run.status.as_str()));
     };
     let approvers = pending.approvers();
     if !may_decide(&approvers, auth.role) {

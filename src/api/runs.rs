@@ -79,7 +79,7 @@ impl RunOut {
             variables: serde_json::from_str(&r.variables).unwrap_or(Value::Null),
             id: r.id,
             pipeline_id: r.pipeline_id,
-            status: r.status,
+            status: r.status.as_str().to_string(),
             reason: r.reason,
             triggered_by: r.triggered_by,
             delivery_id: r.delivery_id,
@@ -263,7 +263,7 @@ pub async fn cancel(
             format!("the run already ended: {status}"),
         ));
     }
-    if row.status == RunStatus::Queued.as_str() && status == RunStatus::Cancelled {
+    if row.status == RunStatus::Queued && status == RunStatus::Cancelled {
         state
             .metrics
             .run_finished(&row.pipeline_id, "cancelled", None, now_ms());
@@ -292,7 +292,7 @@ async fn enqueue(
         project_id: pipeline.project_id.clone(),
         hook_id: None,
         delivery_id: None,
-        status: RunStatus::Queued.as_str().into(),
+        status: RunStatus::Queued,
         reason: None,
         variables: Value::Object(variables).to_string(),
         triggered_by,
@@ -325,7 +325,7 @@ pub async fn retry(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let row = load(&state, &auth, &path, Role::Member).await?;
-    if !RunStatus::parse(&row.status).is_some_and(RunStatus::is_final) {
+    if !row.status.is_final() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "run_not_finished",

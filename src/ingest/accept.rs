@@ -187,7 +187,7 @@ fn new_run(hook: &LoadedHook, delivery: &DeliveryRow, variables: &Map<String, Va
         project_id: hook.project_id.clone(),
         hook_id: Some(hook.id.clone()),
         delivery_id: Some(delivery.id.clone()),
-        status: RunStatus::Queued.as_str().into(),
+        status: RunStatus::Queued,
         reason: None,
         // The same text the delivery records, serialized once.
         variables: delivery.variables.clone().unwrap_or_default(),

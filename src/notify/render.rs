@@ -253,7 +253,7 @@ mod tests {
             project_id: "prj_1".into(),
             hook_id: None,
             delivery_id: None,
-            status: "succeeded".into(),
+            status: crate::domain::run_status::RunStatus::Succeeded,
             reason: None,
             variables: r#"{"git_ref":"main","n":3}"#.into(),
             triggered_by: "manual:tok_1".into(),

@@ -117,7 +117,7 @@ macro_rules! impl_ingest {
                 q.build().execute(&mut *tx).await?;
                 // One look-up of subscribed hooks per pipeline in the batch, not per run.
                 let mut hooks_of: HashMap<&str, Vec<(String, String, String)>> = HashMap::new();
-                for run in accepted.iter().filter(|r| r.status == $crate::domain::run_status::RunStatus::Queued.as_str()) {
+                for run in accepted.iter().filter(|r| r.status == $crate::domain::run_status::RunStatus::Queued) {
                     if !hooks_of.contains_key(run.pipeline_id.as_str()) {
                         let hooks = subscribed_hooks!(tx, &run.pipeline_id, "run.queued");
                         hooks_of.insert(run.pipeline_id.as_str(), hooks);

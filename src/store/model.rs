@@ -2,6 +2,7 @@
 //! concurrency policies are typed (stored as their names, see `text_enums.rs`).
 
 use crate::domain::concurrency::ConcurrencyPolicy;
+use crate::domain::run_status::RunStatus;
 use crate::domain::step_status::StepStatus;
 
 /// A project (tenant).
@@ -72,8 +73,8 @@ pub struct RunRow {
     pub project_id: String,
     pub hook_id: Option<String>,
     pub delivery_id: Option<String>,
-    /// `queued`, `running`, `waiting_approval` or a final state (`RunStatus::as_str`).
-    pub status: String,
+    /// `queued`, `running`, `waiting_approval` or a final state; stored as its name.
+    pub status: RunStatus,
     pub reason: Option<String>,
     /// JSON object of the run's variables.
     pub variables: String,
@@ -104,7 +105,7 @@ impl RunRow {
     ) -> crate::domain::run::RunSnapshot<'a> {
         crate::domain::run::RunSnapshot {
             run_id: &self.id,
-            status: &self.status,
+            status: self.status.as_str(),
             reason: self.reason.as_deref(),
             variables: &self.variables,
             triggered_by: &self.triggered_by,

@@ -34,7 +34,7 @@ macro_rules! impl_runs {
             pub(crate) async fn insert_run(&self, run: &RunRow) -> Result<(), StoreError> {
                 let mut tx = self.pool.begin_with(<$ty as $crate::store::shared::Dialect>::BEGIN_WRITE).await?;
                 bind_run!(sqlx::query($crate::store::shared::RUN_INSERT), run).execute(&mut *tx).await?;
-                if run.status == $crate::domain::run_status::RunStatus::Queued.as_str() {
+                if run.status == $crate::domain::run_status::RunStatus::Queued {
                     enqueue_events!(tx, run, "run.queued", run.created_at);
                 }
                 tx.commit().await?;

@@ -150,7 +150,7 @@ impl Flight<'_> {
             store.get_run(&run.id)
         })
         .await?;
-        Ok(now.is_some_and(|r| r.attempt == run.attempt && r.status == status.as_str()))
+        Ok(now.is_some_and(|r| r.attempt == run.attempt && r.status == status))
     }
 
     /// Writes a step's row while the lease is ours. `Err` is the run's end when it cannot be.

@@ -149,8 +149,7 @@ pub async fn run(
         ),
         ("Runs", format!("/console/pipelines/{}/runs", r.pipeline_id)),
     ];
-    let is_final =
-        crate::domain::run_status::RunStatus::parse(&r.status).is_some_and(|st| st.is_final());
+    let is_final = r.status.is_final();
     let fields = json!({
         "run": {
             "id": r.id, "status": r.status, "reason": r.reason, "triggered_by": r.triggered_by,

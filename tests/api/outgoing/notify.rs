@@ -781,7 +781,7 @@ async fn state_changes_enqueue_their_events(backend: Backend) {
         project_id: "prj_t".into(),
         hook_id: None,
         delivery_id: None,
-        status: "queued".into(),
+        status: hookgate::domain::run_status::RunStatus::Queued,
         reason: None,
         variables: r#"{"git_ref":"main"}"#.into(),
         triggered_by: "manual:tok_t".into(),
