@@ -113,31 +113,24 @@ async fn handle(
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "hook_not_found", "no such hook"))?;
     *seen = Some((hook.id.clone(), hook.compiled.verify.provider.as_str()));
     let delivery_id = new_id(IdKind::Delivery);
-    let Some(body) = body else {
-        let err = ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            format!("the body is over {max} bytes"),
-        );
-        let request = Unverified {
-            hook: &hook,
-            req: &req,
-            delivery_id: &delivery_id,
-            received_at,
-            body: &[],
-        };
-        return Err(request.refuse(ingest, err, None));
-    };
     // Refusals before the signature is known to be good: recorded within the failure budget.
     let request = Unverified {
         hook: &hook,
         req: &req,
         delivery_id: &delivery_id,
         received_at,
-        body: &body,
+        body: body.as_deref().unwrap_or_default(),
     };
     let unverified = |err: ApiError, verification: Option<Verification>| {
         request.refuse(ingest, err, verification)
+    };
+    let Some(body) = body.as_deref() else {
+        let err = ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the body is over {max} bytes"),
+        );
+        return Err(unverified(err, None));
     };
     if !hook.is_active {
         let err = ApiError::new(
@@ -157,12 +150,12 @@ async fn handle(
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
     };
-    let verification = match check_signature(&hook, &header, &body, received_at) {
+    let verification = match check_signature(&hook, &header, body, received_at) {
         Ok(v) => v,
         Err((err, failed)) => return Err(unverified(err, Some(failed))),
     };
 
-    let mut delivery = new_delivery(&delivery_id, &hook, &req, received_at, &body, true);
+    let mut delivery = new_delivery(&delivery_id, &hook, &req, received_at, body, true);
     delivery.verification = verification.to_json();
     if let Some(limit) = hook.config.rate_limit_per_minute {
         // Counted after verification, so forged requests cannot spend a sender's budget.
@@ -186,7 +179,7 @@ async fn handle(
             .headers()
             .get("content-type")
             .and_then(|v| v.to_str().ok()),
-        body: &body,
+        body,
     };
     let facts = Facts {
         delivery,
