@@ -29,7 +29,7 @@ mod endpoints {
     use actix_web::{post, web, HttpRequest, HttpResponse};
     use secrecy::ExposeSecret;
 
-    use crate::api::AppState;
+    use crate::app::AppState;
     use crate::domain::time::now_ms;
     use crate::domain::variable::Keep;
     use crate::error::ApiError;

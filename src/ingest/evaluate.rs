@@ -10,8 +10,8 @@ use serde_json::{Map, Value};
 use super::accept::Refusal;
 use super::body::{check_encoding, parse_body};
 use super::hooks::LoadedHook;
-use super::signature::{Provider, Source};
 use crate::domain::time::rfc3339;
+use crate::signature::{Provider, Source};
 
 /// A verified request, as `evaluate` reads it (from the wire, from the request log for a
 /// replay, or from a test request).

@@ -14,7 +14,6 @@ use super::committer::Committer;
 pub use super::evaluate::Incoming;
 use super::hooks::{HookCache, LoadedHook};
 use super::record::{new_delivery, MinuteBudget};
-use super::signature::verify;
 use crate::app::AppState;
 use crate::domain::delivery::{SecretUsed, Verification};
 use crate::domain::ids::{new_id, IdKind};
@@ -22,6 +21,7 @@ use crate::domain::time::now_ms;
 use crate::domain::variable::VariableProblem;
 use crate::error::ApiError;
 use crate::metrics::{Outcome as Counted, UNKNOWN};
+use crate::signature::verify;
 use crate::store::DeliveryRow;
 
 /// Unauthenticated failures recorded per hook per minute (per process).

@@ -19,5 +19,3 @@ pub mod handler;
 pub mod hooks;
 pub mod record;
 pub mod retention;
-/// The old path of [`crate::signature`], kept for the benchmark (benches/ingest.rs).
-pub use crate::signature;
