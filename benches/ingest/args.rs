@@ -10,13 +10,13 @@ use clap::{Parser, ValueEnum};
 #[command(name = "ingest")]
 pub struct Args {
     /// Keep-alive connections driven at once.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub connections: usize,
     /// Length of each phase of each round.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     pub seconds: u64,
     /// Interleaved rounds (figures are medians over them); with `--ab`, the alternations.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub rounds: usize,
     /// A PostgreSQL URL (used as it is); a temporary SQLite database otherwise.
     #[arg(long)]
