@@ -100,12 +100,18 @@ async fn seed(store: &dyn Store, prj: &str, pl: &str, hook: &str) {
             dedup_key: None,
         });
         if batch.len() == 500 {
-            store.commit_ingest(&batch).await.expect("seed deliveries");
-            batch.clear();
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(500));
+            store
+                .commit_ingest(std::sync::Arc::new(full))
+                .await
+                .expect("seed deliveries");
         }
     }
     if !batch.is_empty() {
-        store.commit_ingest(&batch).await.expect("seed deliveries");
+        store
+            .commit_ingest(std::sync::Arc::new(batch))
+            .await
+            .expect("seed deliveries");
     }
     for i in runs..DELIVERIES {
         let at = t0 + i as i64 * 1000 + 500;

@@ -110,7 +110,9 @@ async fn commit_batch(
     metrics: &Metrics,
 ) -> bool {
     let started = Instant::now();
-    let committed = store.commit_ingest(&writes).await;
+    // Shared with the store, which may hand it to a thread of its own (SQLite's writer).
+    let writes = Arc::new(writes);
+    let committed = store.commit_ingest(Arc::clone(&writes)).await;
     metrics.commit(writes.len(), started.elapsed().as_secs_f64());
     let unavailable = matches!(&committed, Err(e) if e.is_unavailable());
     match committed {
@@ -146,7 +148,7 @@ async fn commit_batch(
             tracing::warn!(error = %crate::telemetry::chain(&e), "group commit failed; committing one by one");
             for (write, reply) in writes.iter().zip(replies) {
                 let result = store
-                    .commit_ingest(std::slice::from_ref(write))
+                    .commit_ingest(Arc::new(vec![write.clone()]))
                     .await
                     .map(|mut r| r.remove(0));
                 if let Some(reply) = reply {

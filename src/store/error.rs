@@ -63,6 +63,84 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
+/// A failure of SQLite's commit connection (rusqlite, `sqlite_writer`), sorted as sqlx's are.
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        let code = e.sqlite_error().map(|f| f.extended_code);
+        sqlite_write_failed(code, e.to_string())
+    }
+}
+
+/// Sorts a failure of SQLite's commit connection by its extended result code, keeping the
+/// code and message as the cause.
+pub(crate) fn sqlite_write_failed(code: Option<i32>, message: String) -> StoreError {
+    let unique = matches!(
+        code,
+        Some(SQLITE_CONSTRAINT_UNIQUE | SQLITE_CONSTRAINT_PRIMARYKEY)
+    );
+    let unavailable = sqlite_unavailable(code.map(|c| c.to_string()).as_deref());
+    let e = sqlx::Error::Database(Box::new(SqliteWriteError { code, message }));
+    if unique {
+        StoreError::Conflict(ConstraintName(None))
+    } else if unavailable {
+        StoreError::Unavailable(e)
+    } else {
+        StoreError::Other(e)
+    }
+}
+
+const SQLITE_CONSTRAINT_UNIQUE: i32 = 2067;
+const SQLITE_CONSTRAINT_PRIMARYKEY: i32 = 1555;
+
+/// What SQLite's commit connection said, as sqlx carries a database's error.
+#[derive(Debug)]
+struct SqliteWriteError {
+    code: Option<i32>,
+    message: String,
+}
+
+impl fmt::Display for SqliteWriteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for SqliteWriteError {}
+
+impl sqlx::error::DatabaseError for SqliteWriteError {
+    fn message(&self) -> &str {
+        &self.message
+    }
+
+    fn code(&self) -> Option<std::borrow::Cow<'_, str>> {
+        self.code.map(|c| c.to_string().into())
+    }
+
+    fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+        self
+    }
+
+    fn kind(&self) -> sqlx::error::ErrorKind {
+        match self.code {
+            Some(SQLITE_CONSTRAINT_UNIQUE | SQLITE_CONSTRAINT_PRIMARYKEY) => {
+                sqlx::error::ErrorKind::UniqueViolation
+            }
+            Some(787) => sqlx::error::ErrorKind::ForeignKeyViolation,
+            Some(1299) => sqlx::error::ErrorKind::NotNullViolation,
+            Some(275) => sqlx::error::ErrorKind::CheckViolation,
+            _ => sqlx::error::ErrorKind::Other,
+        }
+    }
+}
+
 /// PostgreSQL classes for a server that is shutting down or refusing connections (57P, 08),
 /// out of resources (53: disk full, out of memory, too many connections) or read-only (25006).
 fn pg_unavailable(code: &str) -> bool {
@@ -99,6 +177,25 @@ mod tests {
         for code in ["1", "19", "2067", "abc"] {
             assert!(!sqlite_unavailable(Some(code)), "{code}");
         }
+    }
+
+    #[test]
+    fn the_sqlite_writer_sorts_its_failures_as_sqlx_does() {
+        assert!(
+            sqlite_write_failed(Some(8), "attempt to write a readonly database".into())
+                .is_unavailable()
+        );
+        assert!(sqlite_write_failed(Some(13), "database or disk is full".into()).is_unavailable());
+        assert!(matches!(
+            sqlite_write_failed(Some(2067), "UNIQUE".into()),
+            StoreError::Conflict(_)
+        ));
+        let other = sqlite_write_failed(Some(787), "FOREIGN KEY constraint failed".into());
+        assert!(matches!(&other, StoreError::Other(_)));
+        assert_eq!(
+            other.to_string(),
+            "database error: error returned from database: FOREIGN KEY constraint failed"
+        );
     }
 
     #[test]

@@ -1,8 +1,9 @@
-//! The group commit's transaction (`Store::commit_ingest`): dedup keys, runs, their
-//! `run.queued` events, deliveries and delivery alerts for a whole batch. Both dialects share
-//! this SQL; each backend expands `impl_ingest!` into an inherent method that its `impl Store`
-//! calls (`#[async_trait]` must see every trait method, so the trait method stays in
-//! `impl_store!` as a one-line call).
+//! PostgreSQL's group commit transaction (`Store::commit_ingest`): dedup keys, runs, their
+//! `run.queued` events, deliveries and delivery alerts for a whole batch, in multi-row
+//! statements. SQLite runs the same SQL a row at a time on its writer thread
+//! (`sqlite_writer`). A backend expands `impl_ingest!` into an inherent method that its
+//! `impl Store` calls (`#[async_trait]` must see every trait method, so the trait method stays
+//! in `impl_store!` as a one-line call).
 
 /// Expands to `impl $ty { async fn commit_ingest_batch }`; `Dialect::BEGIN_WRITE` opens the
 /// write transaction.
@@ -10,7 +11,8 @@ macro_rules! impl_ingest {
     ($ty:ty) => { impl $ty {
         /// [`Store::commit_ingest`](crate::store::Store::commit_ingest): one group commit's batch
         /// in one transaction.
-        pub(crate) async fn commit_ingest_batch(&self, batch: &[IngestWrite]) -> Result<Vec<IngestResult>, StoreError> {
+        pub(crate) async fn commit_ingest_batch(&self, batch: std::sync::Arc<Vec<IngestWrite>>) -> Result<Vec<IngestResult>, StoreError> {
+            let batch: &[IngestWrite] = &batch;
             // A handful of multi-row statements per batch, not several per delivery: with SQLite
             // every statement is a round trip to the connection's thread, which dominated the
             // cost of ingest (see docs/performance.md).

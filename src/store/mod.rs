@@ -37,6 +37,7 @@ pub mod session;
 pub mod delivery_filter;
 pub mod postgres;
 pub mod sqlite;
+mod sqlite_writer;
 
 use std::sync::Arc;
 
@@ -149,7 +150,10 @@ pub trait Store:
     /// Commits a batch of ingests in one transaction (group commit). For each write with a
     /// dedup key, a key already seen on the hook makes it a duplicate: its run is not inserted
     /// and its delivery is recorded with the earlier run's id, status 200 and outcome `duplicate`.
-    async fn commit_ingest(&self, batch: &[IngestWrite]) -> Result<Vec<IngestResult>, StoreError>;
+    async fn commit_ingest(
+        &self,
+        batch: std::sync::Arc<Vec<IngestWrite>>,
+    ) -> Result<Vec<IngestResult>, StoreError>;
     async fn get_delivery(&self, id: &str) -> Result<Option<DeliveryRow>, StoreError>;
     /// A hook's deliveries, newest first, before the `(received_at, id)` cursor when given.
     async fn list_deliveries(

@@ -138,12 +138,13 @@ impl Dialect for super::postgres::PgStore {
 /// Expands to `impl Store for $ty`: the connection-level methods (ping, write probe, schema
 /// gate, config generation), one-line delegations to the aggregates' inherent methods
 /// (`impl_catalog!` in store/catalog.rs, `impl_deliveries!` in store/deliveries.rs, `impl_runs!`
-/// in store/runs.rs, `impl_outbox!` in store/outbox.rs, `impl_ingest!` in store/ingest.rs),
-/// plus the backend's own methods given as `$extra`. The backend must expand those macros too.
-/// The backend type needs a `pool` field, an `ingest_pool` field for the group commit (SQLite:
-/// one connection of its own, so its page cache stays warm; PostgreSQL: the main pool), a
-/// `config_generation: Arc<AtomicU64>` field and an inherent `async fn config_changed(&self)`
-/// that bumps it (and tells other processes, where it can).
+/// in store/runs.rs, `impl_outbox!` in store/outbox.rs), plus the backend's own methods given
+/// as `$extra`. The backend must expand those macros too, and have an inherent
+/// `commit_ingest_batch` for the group commit (PostgreSQL: `impl_ingest!` in store/ingest.rs,
+/// on an `ingest_pool` field; SQLite: its writer thread, store/sqlite_writer.rs).
+/// The backend type needs a `pool` field, a `config_generation: Arc<AtomicU64>` field and an
+/// inherent `async fn config_changed(&self)` that bumps it (and tells other processes, where it
+/// can).
 /// (The whole impl is generated here because `#[async_trait]` must see every method.)
 macro_rules! impl_store {
     ($ty:ty, { $($extra:tt)* }) => {
@@ -207,7 +208,7 @@ macro_rules! impl_store {
             self.config_generation.load(std::sync::atomic::Ordering::Acquire)
         }
 
-        async fn commit_ingest(&self, batch: &[IngestWrite]) -> Result<Vec<IngestResult>, StoreError> {
+        async fn commit_ingest(&self, batch: std::sync::Arc<Vec<IngestWrite>>) -> Result<Vec<IngestResult>, StoreError> {
             self.commit_ingest_batch(batch).await
         }
 

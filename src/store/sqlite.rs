@@ -8,6 +8,7 @@ use anyhow::Context;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
+use super::sqlite_writer::Writer;
 use super::*;
 
 /// How long a SQLite write waits for another writer's lock. Longer than PostgreSQL's
@@ -21,10 +22,10 @@ const SQLITE_ACQUIRE: std::time::Duration = std::time::Duration::from_secs(5);
 /// [`Store`] on a SQLite file.
 pub struct SqliteStore {
     pool: SqlitePool,
-    /// One connection for the group commit. SQLite has one writer at a time anyway, and a
-    /// connection's page cache is dropped whenever another connection has written: with the
-    /// commits spread over the pool, every batch started cold and re-read its index pages.
-    ingest_pool: SqlitePool,
+    /// The group commit's own thread and connection. SQLite has one writer at a time anyway,
+    /// and a connection's page cache is dropped whenever another connection has written: with
+    /// the commits spread over the pool, every batch started cold and re-read its index pages.
+    writer: Writer,
     config_generation: Arc<AtomicU64>,
     schema: SchemaGate,
 }
@@ -47,18 +48,18 @@ impl SqliteStore {
             .max_connections(8)
             .acquire_timeout(SQLITE_ACQUIRE)
             .connect_lazy_with(options.clone());
-        let ingest_pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(SQLITE_ACQUIRE)
-            // 16 MiB of page cache (negative: KiB), so the indexes' pages stay in memory.
-            .connect_lazy_with(
-                options
-                    .pragma("cache_size", "-16384")
-                    .pragma("temp_store", "MEMORY"),
-            );
+        let path = options.get_filename();
+        // The writer thread opens the file by its name: an in-memory database would be
+        // another database on each connection.
+        if path.to_string_lossy().starts_with("file:sqlx-in-memory") || url.contains("mode=memory")
+        {
+            anyhow::bail!("an in-memory SQLite database cannot be used: name a file, as in sqlite://hookgate.db");
+        }
+        let writer = Writer::start(path.to_path_buf(), read_only(url), SQLITE_BUSY)
+            .context("starting the SQLite writer thread")?;
         Ok(Self {
             pool,
-            ingest_pool,
+            writer,
             config_generation: Arc::default(),
             schema: SchemaGate::default(),
         })
@@ -69,9 +70,24 @@ impl SqliteStore {
     }
 }
 
+/// Whether the URL opens the database read-only (`?mode=ro`), as sqlx reads it: the writer
+/// thread's connection then refuses writes too, and ingest answers 503.
+fn read_only(url: &str) -> bool {
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    query.split('&').any(|pair| pair == "mode=ro")
+}
+
 impl_observe!(SqliteStore);
 
-impl_ingest!(SqliteStore);
+impl SqliteStore {
+    /// [`Store::commit_ingest`]: on the writer thread (`sqlite_writer`).
+    pub(crate) async fn commit_ingest_batch(
+        &self,
+        batch: Arc<Vec<IngestWrite>>,
+    ) -> Result<Vec<IngestResult>, StoreError> {
+        self.writer.commit(batch).await
+    }
+}
 
 impl_catalog!(SqliteStore);
 impl_deliveries!(SqliteStore);
