@@ -22,7 +22,6 @@ mod outgoing;
 pub mod schema;
 #[macro_use]
 pub(crate) mod shared;
-#[macro_use]
 mod ingest;
 #[macro_use]
 mod approval;
@@ -36,6 +35,7 @@ pub mod session;
 #[macro_use]
 pub mod delivery_filter;
 pub mod postgres;
+mod postgres_ingest;
 pub mod sqlite;
 mod sqlite_writer;
 

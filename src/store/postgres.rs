@@ -20,7 +20,7 @@ const CONFIG_CHANNEL: &str = "hookgate_config";
 pub struct PgStore {
     pool: PgPool,
     /// The group commit's transactions: the main pool.
-    ingest_pool: PgPool,
+    pub(super) ingest_pool: PgPool,
     config_generation: Arc<AtomicU64>,
     schema: SchemaGate,
 }
@@ -82,8 +82,6 @@ fn listen_forever(pool: PgPool, channel: &'static str, on_event: impl Fn() + Sen
 }
 
 impl_observe!(PgStore);
-
-impl_ingest!(PgStore);
 
 impl_catalog!(PgStore);
 impl_deliveries!(PgStore);

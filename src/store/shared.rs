@@ -140,8 +140,8 @@ impl Dialect for super::postgres::PgStore {
 /// (`impl_catalog!` in store/catalog.rs, `impl_deliveries!` in store/deliveries.rs, `impl_runs!`
 /// in store/runs.rs, `impl_outbox!` in store/outbox.rs), plus the backend's own methods given
 /// as `$extra`. The backend must expand those macros too, and have an inherent
-/// `commit_ingest_batch` for the group commit (PostgreSQL: `impl_ingest!` in store/ingest.rs,
-/// on an `ingest_pool` field; SQLite: its writer thread, store/sqlite_writer.rs).
+/// `commit_ingest_batch` for the group commit (PostgreSQL: store/postgres_ingest.rs, on an
+/// `ingest_pool` field; SQLite: its writer thread, store/sqlite_writer.rs).
 /// The backend type needs a `pool` field, a `config_generation: Arc<AtomicU64>` field and an
 /// inherent `async fn config_changed(&self)` that bumps it (and tells other processes, where it
 /// can).

@@ -6,7 +6,8 @@
 //!
 //! rusqlite links the same `libsqlite3-sys` as sqlx, and the schema stays sqlx's: this thread
 //! opens its connection at its first batch, after the migrations have run, and never creates
-//! the file. The SQL is that of `impl_ingest!` (PostgreSQL's group commit), one row at a time.
+//! the file. The batch is planned as PostgreSQL's is (`store/ingest.rs`); the SQL is that of
+//! `postgres_ingest.rs`, one row at a time.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -17,8 +18,12 @@ use rusqlite::{params, Connection, OpenFlags, TransactionBehavior};
 use tokio::sync::oneshot;
 
 use super::error::sqlite_write_failed;
+use super::ingest::{
+    accepted_runs, alert_counts, claim_of, dedup_plan, first_results, recorded_as, resolve_twins,
+    UPSERT_ALERT,
+};
 use super::{compress, IngestResult, IngestWrite, RunRow, StoreError};
-use crate::domain::dedup::{plan_dedup, DedupPlan};
+use crate::domain::dedup::DedupPlan;
 use crate::domain::ids::{new_id, IdKind};
 use crate::domain::run::event_ordinal;
 use crate::domain::run_status::RunStatus;
@@ -130,15 +135,7 @@ fn commit_batch(
     conn: &mut Connection,
     batch: &[IngestWrite],
 ) -> Result<Vec<IngestResult>, StoreError> {
-    let mut results: Vec<IngestResult> = batch
-        .iter()
-        .map(|w| match &w.run {
-            Some(run) => IngestResult::Accepted {
-                run_id: run.id.clone(),
-            },
-            None => IngestResult::Recorded,
-        })
-        .collect();
+    let mut results = first_results(batch);
     // Bodies are packed before the transaction opens: compressing is not the database's time.
     let packed: Vec<(Vec<u8>, Option<String>)> = batch
         .iter()
@@ -160,16 +157,7 @@ fn claim_keys(
     batch: &[IngestWrite],
     results: &mut [IngestResult],
 ) -> Result<(), StoreError> {
-    let keys: Vec<Option<(&str, &str)>> = batch
-        .iter()
-        .map(|w| {
-            w.run
-                .as_ref()
-                .and(w.dedup_key.as_deref())
-                .map(|key| (w.delivery.hook_id.as_str(), key))
-        })
-        .collect();
-    let DedupPlan { claims, twin_of } = plan_dedup(&keys);
+    let DedupPlan { claims, twin_of } = dedup_plan(batch);
     if !claims.is_empty() {
         let mut claim = tx.prepare_cached(
             "INSERT INTO delivery_ids (hook_id, provider_delivery_id, delivery_id, run_id, created_at) \
@@ -179,39 +167,25 @@ fn claim_keys(
             "SELECT delivery_id, run_id FROM delivery_ids WHERE hook_id = ?1 AND provider_delivery_id = ?2",
         )?;
         for &i in &claims {
-            let w = &batch[i];
-            let key = w.dedup_key.as_deref().unwrap_or_default();
-            let run_id = w.run.as_ref().map(|r| r.id.as_str()).unwrap_or_default();
+            let (hook, key, delivery, run) = claim_of(&batch[i]);
             let inserted = claim.execute(params![
-                w.delivery.hook_id,
+                hook,
                 key,
-                w.delivery.id,
-                run_id,
-                w.delivery.received_at
+                delivery,
+                run,
+                batch[i].delivery.received_at
             ])?;
             if inserted == 0 {
                 // A sender's retry (the rare case): the stored row names the earlier run.
-                let (first, earlier): (String, String) = owner
-                    .query_row(params![w.delivery.hook_id, key], |r| {
-                        Ok((r.get(0)?, r.get(1)?))
-                    })?;
-                if first != w.delivery.id {
+                let (first, earlier): (String, String) =
+                    owner.query_row(params![hook, key], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                if first != delivery {
                     results[i] = IngestResult::Duplicate { run_id: earlier };
                 }
             }
         }
     }
-    for i in 0..batch.len() {
-        if let Some(first) = twin_of[i] {
-            let run_id = match &results[first] {
-                IngestResult::Accepted { run_id } | IngestResult::Duplicate { run_id } => {
-                    run_id.clone()
-                }
-                IngestResult::Recorded => continue,
-            };
-            results[i] = IngestResult::Duplicate { run_id };
-        }
-    }
+    resolve_twins(results, &twin_of);
     Ok(())
 }
 
@@ -229,12 +203,7 @@ fn insert_runs(
     )?;
     // One look-up of subscribed hooks per pipeline in the batch, not per run.
     let mut hooks_of: HashMap<&str, Vec<(String, String, String)>> = HashMap::new();
-    let accepted = batch
-        .iter()
-        .zip(results)
-        .filter(|(_, r)| matches!(r, IngestResult::Accepted { .. }))
-        .filter_map(|(w, _)| w.run.as_ref());
-    for r in accepted {
+    for r in accepted_runs(batch, results) {
         insert.execute(params![
             r.id,
             r.pipeline_id,
@@ -330,10 +299,7 @@ fn insert_deliveries(
     )?;
     for ((w, r), (body, encoding)) in batch.iter().zip(results).zip(packed) {
         let d = &w.delivery;
-        let (status_code, outcome, run_id) = match r {
-            IngestResult::Duplicate { run_id } => (200, "duplicate", Some(run_id.as_str())),
-            _ => (d.status_code, d.outcome.as_str(), d.run_id.as_deref()),
-        };
+        let (status_code, outcome, run_id) = recorded_as(w, r);
         insert.execute(params![
             d.id,
             d.hook_id,
@@ -369,33 +335,11 @@ fn count_alerts(
     batch: &[IngestWrite],
     results: &[IngestResult],
 ) -> Result<(), StoreError> {
-    let mut alerts: HashMap<(&str, &str, i64), (i64, Option<&str>)> = HashMap::new();
-    for (w, r) in batch.iter().zip(results) {
-        let d = &w.delivery;
-        let kind = match (r, d.outcome.as_str()) {
-            (IngestResult::Recorded, "rejected") => "rejected",
-            (IngestResult::Recorded, "ignored") => "ignored",
-            _ => continue,
-        };
-        let reason = if kind == "ignored" {
-            d.filter_reason.as_deref()
-        } else {
-            d.error.as_deref()
-        };
-        let slot = alerts
-            .entry((d.hook_id.as_str(), kind, d.received_at.div_euclid(60_000)))
-            .or_default();
-        slot.0 += 1;
-        slot.1 = reason.or(slot.1);
-    }
+    let alerts = alert_counts(batch, results);
     if alerts.is_empty() {
         return Ok(());
     }
-    let mut upsert = tx.prepare_cached(
-        "INSERT INTO delivery_alerts (hook_id, kind, minute, count, last_reason, emitted) \
-         VALUES (?1, ?2, ?3, ?4, ?5, FALSE) ON CONFLICT (hook_id, kind, minute) DO UPDATE SET \
-         count = delivery_alerts.count + excluded.count, last_reason = COALESCE(excluded.last_reason, delivery_alerts.last_reason)",
-    )?;
+    let mut upsert = tx.prepare_cached(UPSERT_ALERT)?;
     for ((hook_id, kind, minute), (count, reason)) in alerts {
         upsert.execute(params![hook_id, kind, minute, count, reason])?;
     }
