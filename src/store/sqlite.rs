@@ -43,7 +43,10 @@ impl SqliteStore {
             .foreign_keys(true)
             // A write waits this long for another writer's lock (contention, often between
             // processes), then the database counts as unavailable (503).
-            .busy_timeout(SQLITE_BUSY);
+            .busy_timeout(SQLITE_BUSY)
+            // 1 MiB of page cache per pooled connection (SQLite's default is 2 MiB): they
+            // serve the API's reads; the commit's own connection keeps the larger cache.
+            .pragma("cache_size", "-1024");
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(SQLITE_ACQUIRE)
