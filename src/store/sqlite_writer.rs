@@ -79,7 +79,7 @@ impl Writer {
     }
 }
 
-/// The thread is gone (it panicked): the database cannot take writes, a 503.
+/// The thread is gone: the database cannot take writes, a 503.
 fn stopped() -> StoreError {
     StoreError::Unavailable(sqlx::Error::WorkerCrashed)
 }
@@ -92,13 +92,23 @@ fn serve(
 ) {
     let mut conn: Option<Connection> = None;
     for job in queue {
-        let result = match conn.as_mut() {
-            Some(c) => commit_batch(c, &job.batch),
-            None => match open(path, flags, busy_timeout) {
-                Ok(c) => commit_batch(conn.insert(c), &job.batch),
-                Err(e) => Err(e),
-            },
-        };
+        // A panic (a bug) fails its own batch, not every later one: the thread lives on, with
+        // a new connection (the transaction it held rolls back as the old one closes).
+        let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let c = match conn.as_mut() {
+                Some(c) => c,
+                None => conn.insert(open(path, flags, busy_timeout)?),
+            };
+            commit_batch(c, &job.batch)
+        }));
+        let result = attempt.unwrap_or_else(|_| {
+            conn = None;
+            Err(sqlite_write_failed(
+                None,
+                "the SQLite writer panicked on this batch (its message is on the standard error)"
+                    .into(),
+            ))
+        });
         // A connection that failed for want of the database (its file gone, read-only, full)
         // is opened afresh for the next batch.
         if matches!(&result, Err(e) if e.is_unavailable()) {
