@@ -277,6 +277,9 @@ fn insert_events(
     run: &RunRow,
     event: &str,
 ) -> Result<(), StoreError> {
+    if hooks.is_empty() {
+        return Ok(());
+    }
     let mut insert = tx.prepare_cached(
         "INSERT INTO outgoing_events (id, hook_id, run_id, event, ordinal, occurred_at, snapshot, status, attempts, \
          next_attempt_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, ?6, ?6)",
