@@ -9,16 +9,23 @@
 //! - `POST /bench/verify-parse/{hk}` verifies the signature, parses the JSON and extracts the
 //!   hook's variables, then answers 202, storing nothing.
 //!
-//! The hook comes from ingest's own hook cache, as for `/hooks/{hk}`.
+//! The hook comes from ingest's own hook cache, as for `/hooks/{hk}`, and the `{hk}` routes are
+//! matched as ingest's is (`ingest::route`, no regex), so the comparison stays like for like.
 
 use actix_web::web;
 
 /// Mounts the baseline endpoints (none without the `bench-endpoints` feature).
 pub fn routes(cfg: &mut web::ServiceConfig) {
     #[cfg(feature = "bench-endpoints")]
-    cfg.service(endpoints::bare)
-        .service(endpoints::hmac)
-        .service(endpoints::verify_parse);
+    {
+        use crate::ingest::route::post_one_segment;
+        cfg.service(endpoints::bare)
+            .service(post_one_segment("/bench/hmac", endpoints::hmac))
+            .service(post_one_segment(
+                "/bench/verify-parse",
+                endpoints::verify_parse,
+            ));
+    }
     #[cfg(not(feature = "bench-endpoints"))]
     let _ = cfg;
 }
@@ -36,6 +43,7 @@ mod endpoints {
     use crate::ingest::body::parse_body;
     use crate::ingest::handler::IngestState;
     use crate::ingest::hooks::LoadedHook;
+    use crate::ingest::route::segment;
     use crate::signature::verify;
 
     #[post("/bench/bare")]
@@ -43,27 +51,25 @@ mod endpoints {
         HttpResponse::Accepted().finish()
     }
 
-    #[post("/bench/hmac/{hk}")]
+    /// `POST /bench/hmac/{hk}`.
     pub(super) async fn hmac(
         req: HttpRequest,
-        path: web::Path<String>,
         body: web::Bytes,
         app: web::Data<AppState>,
         ingest: web::Data<IngestState>,
     ) -> Result<HttpResponse, ApiError> {
-        verified(&req, &path, &body, &app, &ingest).await?;
+        verified(&req, segment(&req), &body, &app, &ingest).await?;
         Ok(HttpResponse::Accepted().finish())
     }
 
-    #[post("/bench/verify-parse/{hk}")]
+    /// `POST /bench/verify-parse/{hk}`.
     pub(super) async fn verify_parse(
         req: HttpRequest,
-        path: web::Path<String>,
         body: web::Bytes,
         app: web::Data<AppState>,
         ingest: web::Data<IngestState>,
     ) -> Result<HttpResponse, ApiError> {
-        let hook = verified(&req, &path, &body, &app, &ingest).await?;
+        let hook = verified(&req, segment(&req), &body, &app, &ingest).await?;
         let content_type = req
             .headers()
             .get("content-type")

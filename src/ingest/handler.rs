@@ -3,7 +3,7 @@
 //! committed.
 
 use actix_web::http::StatusCode;
-use actix_web::{post, web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use secrecy::ExposeSecret;
 use serde_json::json;
@@ -14,6 +14,7 @@ use super::committer::Committer;
 pub use super::evaluate::Incoming;
 use super::hooks::{HookCache, LoadedHook};
 use super::record::{new_delivery, MinuteBudget};
+use super::route::{post_one_segment, segment};
 use crate::app::AppState;
 use crate::domain::delivery::{SecretUsed, Verification};
 use crate::domain::ids::{new_id, IdKind};
@@ -49,11 +50,11 @@ impl IngestState {
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(receive);
+    cfg.service(post_one_segment("/hooks", receive));
 }
 
 /// Receive a webhook delivery.
-#[utoipa::path(post, path = "/hooks/{hk}", tag = "ingest", request_body(content = Object, description = "the provider's payload (JSON, or a form with a payload field)"),
+#[utoipa::path(post, path = "/hooks/{hk}", tag = "ingest", params(("hk" = String, Path)), request_body(content = Object, description = "the provider's payload (JSON, or a form with a payload field)"),
     responses(
         (status = 202, description = "the run is committed: { run_id, delivery_id, status_url }"),
         (status = 200, description = "{ duplicate: true, run_id } or { ignored: true, reason }"),
@@ -61,17 +62,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
         (status = 413, body = crate::error::ErrorBody), (status = 415, body = crate::error::ErrorBody),
         (status = 422, body = crate::error::ErrorBody), (status = 503, body = crate::error::ErrorBody)))]
-#[post("/hooks/{hk}")]
 pub async fn receive(
     req: HttpRequest,
-    path: web::Path<String>,
     payload: web::Payload,
     app: web::Data<AppState>,
     ingest: web::Data<IngestState>,
 ) -> Result<HttpResponse, ApiError> {
     let started = std::time::Instant::now();
     let mut hook = None;
-    let answer = handle(req, path, payload, &app, &ingest, &mut hook).await;
+    let answer = handle(req, payload, &app, &ingest, &mut hook).await;
     let outcome = match &answer {
         Ok(r) => r
             .extensions()
@@ -90,7 +89,6 @@ pub async fn receive(
 /// The route's work; `seen` gets the hook's id and provider once the hook is found.
 async fn handle(
     req: HttpRequest,
-    path: web::Path<String>,
     payload: web::Payload,
     app: &AppState,
     ingest: &IngestState,
@@ -108,7 +106,7 @@ async fn handle(
     };
     let hook = ingest
         .hooks
-        .get(app.store.as_ref(), &app.key, &path)
+        .get(app.store.as_ref(), &app.key, segment(&req))
         .await?
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "hook_not_found", "no such hook"))?;
     *seen = Some((hook.id.clone(), hook.compiled.verify.provider.as_str()));

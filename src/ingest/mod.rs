@@ -6,7 +6,7 @@
 //! - `hooks` keeps hooks compiled; `record` builds request-log rows.
 //! - `committer` groups concurrent commits into one transaction.
 //! - `accept` is the core after verification (no HTTP); `evaluate` its decision without I/O.
-//! - `handler` is the route, in the order SPEC §4 gives.
+//! - `handler` is the route, in the order SPEC §4 gives; `route` matches it without a regex.
 //! - `baseline` holds the benchmark's comparison endpoints (off by default).
 
 pub mod accept;
@@ -19,3 +19,4 @@ pub mod handler;
 pub mod hooks;
 pub mod record;
 pub mod retention;
+pub mod route;
