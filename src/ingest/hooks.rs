@@ -8,7 +8,8 @@
 //!   a change that was not announced is missed: SQLite shared by several processes, or a lost
 //!   NOTIFY.
 //!
-//! Otherwise the hook's row, joined with its pipeline, is read again (one primary-key lookup).
+//! Otherwise the hook's row, joined with its pipeline, is read again (one primary-key lookup),
+//! once for all the requests that find the entry stale at the same time (`single_flight`).
 //! It is compiled and decrypted again only when the stored text it came from has changed.
 
 use std::collections::HashMap;
@@ -18,6 +19,7 @@ use std::time::{Duration, Instant};
 use secrecy::SecretString;
 use serde_json::{Map, Value};
 
+use super::single_flight::SingleFlight;
 use crate::crypto::{MasterKey, SealContext};
 use crate::domain::hook::{CompiledHook, HookConfig};
 use crate::domain::ids::{looks_like, IdKind};
@@ -85,6 +87,11 @@ pub const FRESH_FOR: Duration = Duration::from_secs(1);
 #[derive(Default)]
 pub struct HookCache {
     hooks: RwLock<HashMap<String, Entry>>,
+    /// Reads of a hook's row under way. Requests that find an entry stale while its read is
+    /// under way wait for that read instead of making their own: when a busy hook's entry
+    /// expired, every request in flight read the row, and the pool opened all its connections,
+    /// each with its own page cache (docs/performance.md, issue 17).
+    reading: SingleFlight<Result<Option<Arc<LoadedHook>>, Failure>>,
 }
 
 struct Entry {
@@ -117,15 +124,41 @@ impl HookCache {
             }
             previous = Some(hit.hook.clone());
         }
+        self.reading
+            .run(id, generation, || {
+                self.read(store, key, id, generation, previous)
+            })
+            .await
+            .map_err(Failure::into_api_error)
+    }
+
+    /// Reads the hook's row and caches what it compiles to; `previous` is reused when the
+    /// stored text it came from is unchanged.
+    async fn read(
+        &self,
+        store: &dyn Store,
+        key: &MasterKey,
+        id: &str,
+        generation: u64,
+        previous: Option<Arc<LoadedHook>>,
+    ) -> Result<Option<Arc<LoadedHook>>, Failure> {
         let checked_at = Instant::now();
-        let Some(row) = store.get_hook_for_ingest(id).await.map_err(unavailable)? else {
+        let row = store
+            .get_hook_for_ingest(id)
+            .await
+            .map_err(|e| Failure::Unavailable(Arc::new(e)))?;
+        let Some(row) = row else {
             self.hooks.write().expect("hook cache lock").remove(id);
             return Ok(None);
         };
         let source = Source::of(&row);
         let hook = match previous.filter(|p| p.source == source) {
             Some(unchanged) => unchanged,
-            None => Arc::new(load(row, source, key)?),
+            None => Arc::new(load(row, source, key).map_err(|e| {
+                Failure::Internal(Arc::from(Box::<dyn std::error::Error + Send + Sync>::from(
+                    e,
+                )))
+            })?),
         };
         let mut hooks = self.hooks.write().expect("hook cache lock");
         if hooks.len() >= MAX_CACHED && !hooks.contains_key(id) {
@@ -143,18 +176,50 @@ impl HookCache {
     }
 }
 
-/// Any failure to read the hook is answered 503 with Retry-After, like a failed commit, so that
-/// the sender retries: whatever the database says, it must not become a 500.
-fn unavailable(e: StoreError) -> ApiError {
-    let mut err = ApiError::unavailable();
-    err.source = Some(e.into());
-    err
+/// A failed read of a hook, shared by every request that waited for it.
+#[derive(Clone)]
+enum Failure {
+    /// The database did not answer.
+    Unavailable(Arc<StoreError>),
+    /// The stored hook no longer loads.
+    Internal(Arc<dyn std::error::Error + Send + Sync>),
 }
 
-fn load(row: IngestHookRow, source: Source, key: &MasterKey) -> Result<LoadedHook, ApiError> {
+impl Failure {
+    /// Any failure to read the hook is answered 503 with Retry-After, like a failed commit, so
+    /// that the sender retries: whatever the database says, it must not become a 500. A hook
+    /// that no longer loads is a 500.
+    fn into_api_error(self) -> ApiError {
+        match self {
+            Failure::Unavailable(e) => {
+                let mut err = ApiError::unavailable();
+                err.source = Some(anyhow::Error::new(Shared(e)));
+                err
+            }
+            Failure::Internal(e) => ApiError::internal(anyhow::Error::new(Shared(e))),
+        }
+    }
+}
+
+/// An error shared between requests, shown (with its chain) as the error itself.
+#[derive(Debug)]
+struct Shared<E: ?Sized>(Arc<E>);
+
+impl<E: std::fmt::Display + ?Sized> std::fmt::Display for Shared<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl<E: std::error::Error + ?Sized> std::error::Error for Shared<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+fn load(row: IngestHookRow, source: Source, key: &MasterKey) -> anyhow::Result<LoadedHook> {
     let h = row.hook;
-    let internal =
-        |e: anyhow::Error| ApiError::internal(e.context(format!("loading hook {}", h.id)));
+    let internal = |e: anyhow::Error| e.context(format!("loading hook {}", h.id));
     let config: HookConfig = serde_json::from_str(&h.config).map_err(|e| internal(e.into()))?;
     let compiled = config.compile(&h.provider).map_err(|errors| {
         internal(anyhow::anyhow!(

@@ -3,7 +3,7 @@
 //! - the provider's signature is checked over the raw bytes, before anything is parsed, by the
 //!   top-level pure module `crate::signature`.
 //! - `body` parses JSON or GitHub's form mode.
-//! - `hooks` keeps hooks compiled; `record` builds request-log rows.
+//! - `hooks` keeps hooks compiled (`single_flight`: one read of a stale hook at a time); `record` builds request-log rows.
 //! - `committer` groups concurrent commits into one transaction.
 //! - `accept` is the core after verification (no HTTP); `evaluate` its decision without I/O.
 //! - `handler` is the route, in the order SPEC §4 gives; `route` matches it without a regex.
@@ -20,3 +20,4 @@ pub mod hooks;
 pub mod record;
 pub mod retention;
 pub mod route;
+pub mod single_flight;
