@@ -16,6 +16,7 @@ pub mod domain;
 pub mod error;
 pub mod ingest;
 pub mod live_runs;
+pub mod memory;
 pub mod metrics;
 pub mod net_guard;
 pub mod notify;
