@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::OnceCell;
 
@@ -33,27 +33,63 @@ impl<V: Clone> SingleFlight<V> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = V>,
     {
-        let flight = {
+        let hold = {
             let mut reading = self.reading.lock().expect("single flight lock");
-            match reading.get(key) {
+            let flight = match reading.get(key) {
                 Some((began_at, flight)) if *began_at == epoch => flight.clone(),
                 _ => {
                     let flight = Read::default();
                     reading.insert(key.to_string(), (epoch, flight.clone()));
                     flight
                 }
+            };
+            Hold {
+                flights: self,
+                key,
+                flight: Some(flight),
             }
         };
-        let outcome = flight.get_or_init(read).await.clone();
-        // This read is over: the next caller begins a new one.
-        let mut reading = self.reading.lock().expect("single flight lock");
-        if reading
-            .get(key)
-            .is_some_and(|(_, current)| Arc::ptr_eq(current, &flight))
-        {
-            reading.remove(key);
+        hold.cell().get_or_init(read).await.clone()
+    }
+}
+
+/// A caller's share of a read. When it ends, by answer or by being dropped, the key's entry goes
+/// if the read is over or no one else is left to run it: a request cut short (a client gone, a
+/// timeout) must not leave its entry behind, or hostile requests for made-up hook ids would
+/// grow the map.
+struct Hold<'a, V> {
+    flights: &'a SingleFlight<V>,
+    key: &'a str,
+    /// `Some` until dropped; released under the map's lock, so counts read there are exact.
+    flight: Option<Read<V>>,
+}
+
+impl<V> Hold<'_, V> {
+    fn cell(&self) -> &OnceCell<V> {
+        self.flight.as_deref().expect("held until dropped")
+    }
+}
+
+impl<V> Drop for Hold<'_, V> {
+    fn drop(&mut self) {
+        let mut reading = self
+            .flights
+            .reading
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let Some(flight) = self.flight.take() else {
+            return;
+        };
+        let over = flight.initialized();
+        let Some((_, current)) = reading.get(self.key) else {
+            return;
+        };
+        if Arc::ptr_eq(current, &flight) {
+            drop(flight);
+            if over || Arc::strong_count(current) == 1 {
+                reading.remove(self.key);
+            }
         }
-        outcome
     }
 }
 
@@ -121,5 +157,23 @@ mod tests {
         assert!(first.is_err(), "the first read was cut short");
         assert_eq!(second, 2);
         assert_eq!(reads.load(Ordering::SeqCst), 2);
+        assert!(flights.reading.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_read_cut_short_with_no_one_waiting_leaves_nothing_behind() {
+        let flights = SingleFlight::default();
+        let reads = AtomicUsize::new(0);
+        for i in 0..3u32 {
+            let key = format!("hk_{i}");
+            let cut = tokio::time::timeout(
+                Duration::from_millis(5),
+                flights.run(&key, 1, || counted(&reads, 1_000, i)),
+            )
+            .await;
+            assert!(cut.is_err(), "the read was cut short");
+        }
+        assert_eq!(reads.load(Ordering::SeqCst), 3);
+        assert!(flights.reading.lock().unwrap().is_empty());
     }
 }
