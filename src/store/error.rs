@@ -63,6 +63,15 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
+/// A write names a pipeline or hook that is gone (deleted before the write committed): what a
+/// foreign key refused before PostgreSQL's migration 0015, which checks it once per write
+/// transaction instead (store/postgres_ingest.rs, `Dialect::PIPELINE_LOCK`).
+pub(crate) fn parent_deleted(what: &str) -> StoreError {
+    StoreError::Other(sqlx::Error::InvalidArgument(format!(
+        "{what} was deleted before this write was committed"
+    )))
+}
+
 /// A failure of SQLite's commit connection (rusqlite, `sqlite_writer`), sorted as sqlx's are.
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {

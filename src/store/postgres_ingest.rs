@@ -31,6 +31,7 @@ impl PgStore {
             .map(|w| compress::pack(&w.delivery.body))
             .collect();
         let mut tx = self.ingest_pool.begin().await?;
+        lock_parents(&mut tx, batch).await?;
 
         // A key already stored makes its claim a duplicate too.
         let DedupPlan { claims, twin_of } = dedup_plan(batch);
@@ -117,6 +118,39 @@ impl PgStore {
 }
 
 type Tx = sqlx::Transaction<'static, sqlx::Postgres>;
+
+/// Locks the batch's pipelines and hooks until the commit (`FOR KEY SHARE`, so a delete of one
+/// waits for this commit and then deletes its new rows too), and fails the batch when one is
+/// gone: the checks the foreign keys made row by row before migration 0015, made once. The
+/// committer then retries each write alone, so only those under the deleted one fail.
+async fn lock_parents(tx: &mut Tx, batch: &[IngestWrite]) -> Result<(), StoreError> {
+    let mut pipelines: Vec<&str> = batch
+        .iter()
+        .filter_map(|w| w.run.as_ref())
+        .map(|r| r.pipeline_id.as_str())
+        .collect();
+    let mut hooks: Vec<&str> = batch.iter().map(|w| w.delivery.hook_id.as_str()).collect();
+    for ids in [&mut pipelines, &mut hooks] {
+        ids.sort_unstable();
+        ids.dedup();
+    }
+    let (found_pipelines, found_hooks): (i64, i64) = sqlx::query_as(
+        "WITH p AS MATERIALIZED (SELECT id FROM pipelines WHERE id = ANY($1) FOR KEY SHARE), \
+         h AS MATERIALIZED (SELECT id FROM incoming_hooks WHERE id = ANY($2) FOR KEY SHARE) \
+         SELECT (SELECT count(*) FROM p), (SELECT count(*) FROM h)",
+    )
+    .bind(&pipelines)
+    .bind(&hooks)
+    .fetch_one(&mut **tx)
+    .await?;
+    if found_pipelines != pipelines.len() as i64 {
+        return Err(super::error::parent_deleted("a run's pipeline"));
+    }
+    if found_hooks != hooks.len() as i64 {
+        return Err(super::error::parent_deleted("a delivery's hook"));
+    }
+    Ok(())
+}
 
 /// The accepted runs, a column array each.
 async fn insert_runs(tx: &mut Tx, runs: &[&RunRow]) -> Result<(), StoreError> {

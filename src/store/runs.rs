@@ -33,6 +33,13 @@ macro_rules! impl_runs {
 
             pub(crate) async fn insert_run(&self, run: &RunRow) -> Result<(), StoreError> {
                 let mut tx = self.pool.begin_with(<$ty as $crate::store::shared::Dialect>::BEGIN_WRITE).await?;
+                let pipeline_lock: Option<&str> = <$ty as $crate::store::shared::Dialect>::PIPELINE_LOCK;
+                if let Some(lock) = pipeline_lock {
+                    let found: Option<(String,)> = sqlx::query_as(lock).bind(&run.pipeline_id).fetch_optional(&mut *tx).await?;
+                    if found.is_none() {
+                        return Err($crate::store::error::parent_deleted("the run's pipeline"));
+                    }
+                }
                 bind_run!(sqlx::query($crate::store::shared::RUN_INSERT), run).execute(&mut *tx).await?;
                 if run.status == $crate::domain::run_status::RunStatus::Queued {
                     enqueue_events!(tx, run, "run.queued", run.created_at);

@@ -114,6 +114,10 @@ pub trait Dialect {
     /// A transaction-scoped lock on a text key (`$1`): a run's concurrency key in `claim_run`, a
     /// project in an apply. `None` where the write transaction already serializes them.
     const KEY_LOCK: Option<&'static str>;
+    /// Locks a run's pipeline (`$1`) until the commit and returns its id, or no row when it is
+    /// gone. PostgreSQL: `FOR KEY SHARE`, the lock its foreign key took before migration 0015
+    /// moved the check to the writes. `None` where the foreign key still checks it (SQLite).
+    const PIPELINE_LOCK: Option<&'static str>;
 }
 
 impl Dialect for super::sqlite::SqliteStore {
@@ -123,6 +127,7 @@ impl Dialect for super::sqlite::SqliteStore {
     const CLAIM_CANDIDATES: &'static str =
         "SELECT * FROM runs WHERE status = 'queued' ORDER BY created_at, id LIMIT 256";
     const KEY_LOCK: Option<&'static str> = None;
+    const PIPELINE_LOCK: Option<&'static str> = None;
 }
 
 impl Dialect for super::postgres::PgStore {
@@ -133,6 +138,8 @@ impl Dialect for super::postgres::PgStore {
         ORDER BY created_at, id LIMIT 256 FOR UPDATE SKIP LOCKED";
     const KEY_LOCK: Option<&'static str> =
         Some("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))");
+    const PIPELINE_LOCK: Option<&'static str> =
+        Some("SELECT id FROM pipelines WHERE id = $1 FOR KEY SHARE");
 }
 
 /// Expands to `impl Store for $ty`: the connection-level methods (ping, write probe, schema

@@ -67,6 +67,7 @@ mod operations {
     pub mod json_logs;
     pub mod metrics;
     pub mod metrics_snapshot;
+    pub mod parent_rows;
     pub mod pg_outage;
     pub mod readiness;
 }
