@@ -31,7 +31,6 @@ impl PgStore {
             .map(|w| compress::pack(&w.delivery.body))
             .collect();
         let mut tx = self.ingest_pool.begin().await?;
-        lock_parents(&mut tx, batch).await?;
 
         // A key already stored makes its claim a duplicate too.
         let DedupPlan { claims, twin_of } = dedup_plan(batch);
@@ -101,7 +100,11 @@ impl PgStore {
                 );
             }
         }
-        insert_deliveries(&mut tx, batch, &results, &packed).await?;
+        // The parents are locked by the same statement as the deliveries: a round trip of its
+        // own cost the server as much CPU as the foreign keys' checks had cost PostgreSQL.
+        let parents = Parents::of(batch);
+        let found = insert_deliveries(&mut tx, batch, &results, &packed, &parents).await?;
+        parents.check(found)?;
         for ((hook_id, kind, minute), (count, reason)) in alert_counts(batch, &results) {
             sqlx::query(UPSERT_ALERT)
                 .bind(hook_id)
@@ -119,37 +122,41 @@ impl PgStore {
 
 type Tx = sqlx::Transaction<'static, sqlx::Postgres>;
 
-/// Locks the batch's pipelines and hooks until the commit (`FOR KEY SHARE`, so a delete of one
-/// waits for this commit and then deletes its new rows too), and fails the batch when one is
-/// gone: the checks the foreign keys made row by row before migration 0015, made once. The
-/// committer then retries each write alone, so only those under the deleted one fail.
-async fn lock_parents(tx: &mut Tx, batch: &[IngestWrite]) -> Result<(), StoreError> {
-    let mut pipelines: Vec<&str> = batch
-        .iter()
-        .filter_map(|w| w.run.as_ref())
-        .map(|r| r.pipeline_id.as_str())
-        .collect();
-    let mut hooks: Vec<&str> = batch.iter().map(|w| w.delivery.hook_id.as_str()).collect();
-    for ids in [&mut pipelines, &mut hooks] {
-        ids.sort_unstable();
-        ids.dedup();
+/// The batch's distinct pipelines and hooks. `insert_deliveries` locks them until the commit
+/// (`FOR KEY SHARE`, so a delete of one waits for this commit and then deletes its new rows
+/// too) and counts those it found; a batch under one that is gone fails: the checks the foreign
+/// keys made row by row before migration 0015, made once. The committer then retries each write
+/// alone, so only those under the deleted one fail.
+struct Parents<'a> {
+    pipelines: Vec<&'a str>,
+    hooks: Vec<&'a str>,
+}
+
+impl<'a> Parents<'a> {
+    fn of(batch: &'a [IngestWrite]) -> Self {
+        let mut pipelines: Vec<&str> = batch
+            .iter()
+            .filter_map(|w| w.run.as_ref())
+            .map(|r| r.pipeline_id.as_str())
+            .collect();
+        let mut hooks: Vec<&str> = batch.iter().map(|w| w.delivery.hook_id.as_str()).collect();
+        for ids in [&mut pipelines, &mut hooks] {
+            ids.sort_unstable();
+            ids.dedup();
+        }
+        Self { pipelines, hooks }
     }
-    let (found_pipelines, found_hooks): (i64, i64) = sqlx::query_as(
-        "WITH p AS MATERIALIZED (SELECT id FROM pipelines WHERE id = ANY($1) FOR KEY SHARE), \
-         h AS MATERIALIZED (SELECT id FROM incoming_hooks WHERE id = ANY($2) FOR KEY SHARE) \
-         SELECT (SELECT count(*) FROM p), (SELECT count(*) FROM h)",
-    )
-    .bind(&pipelines)
-    .bind(&hooks)
-    .fetch_one(&mut **tx)
-    .await?;
-    if found_pipelines != pipelines.len() as i64 {
-        return Err(super::error::parent_deleted("a run's pipeline"));
+
+    /// `found`: how many of the pipelines and of the hooks the lock found.
+    fn check(&self, (pipelines, hooks): (i64, i64)) -> Result<(), StoreError> {
+        if pipelines != self.pipelines.len() as i64 {
+            return Err(super::error::parent_deleted("a run's pipeline"));
+        }
+        if hooks != self.hooks.len() as i64 {
+            return Err(super::error::parent_deleted("a delivery's hook"));
+        }
+        Ok(())
     }
-    if found_hooks != hooks.len() as i64 {
-        return Err(super::error::parent_deleted("a delivery's hook"));
-    }
-    Ok(())
 }
 
 /// The accepted runs, a column array each.
@@ -189,13 +196,15 @@ async fn insert_runs(tx: &mut Tx, runs: &[&RunRow]) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Every write's delivery, a column array each (bound straight from the writes).
+/// Every write's delivery, a column array each (bound straight from the writes), and in the same
+/// statement the lock on the batch's pipelines and hooks ([`Parents`]): how many of each it found.
 async fn insert_deliveries(
     tx: &mut Tx,
     batch: &[IngestWrite],
     results: &[IngestResult],
     packed: &[(Vec<u8>, Option<String>)],
-) -> Result<(), StoreError> {
+    parents: &Parents<'_>,
+) -> Result<(i64, i64), StoreError> {
     let rows: Vec<_> = batch
         .iter()
         .zip(results)
@@ -206,13 +215,16 @@ async fn insert_deliveries(
     };
     let number =
         |f: fn(&super::DeliveryRow) -> i64| rows.iter().map(|(d, _)| f(d)).collect::<Vec<_>>();
-    sqlx::query(
-        "INSERT INTO deliveries (id, hook_id, project_id, received_at, status_code, outcome, error, verification, \
+    let found = sqlx::query_as(
+        "WITH p AS MATERIALIZED (SELECT id FROM pipelines WHERE id = ANY($23) FOR KEY SHARE), \
+         h AS MATERIALIZED (SELECT id FROM incoming_hooks WHERE id = ANY($24) FOR KEY SHARE), \
+         d AS (INSERT INTO deliveries (id, hook_id, project_id, received_at, status_code, outcome, error, verification, \
          filter_reason, variables, problems, run_id, provider_delivery_id, event, content_type, query, headers, \
          body, body_size, body_truncated, replay_of, body_encoding) \
          SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[], $6::text[], $7::text[], \
          $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], \
-         $16::text[], $17::text[], $18::bytea[], $19::int8[], $20::bool[], $21::text[], $22::text[])",
+         $16::text[], $17::text[], $18::bytea[], $19::int8[], $20::bool[], $21::text[], $22::text[])) \
+         SELECT (SELECT count(*) FROM p), (SELECT count(*) FROM h)",
     )
     .bind(column(|d| Some(d.id.as_str())))
     .bind(column(|d| Some(d.hook_id.as_str())))
@@ -236,7 +248,9 @@ async fn insert_deliveries(
     .bind(rows.iter().map(|(d, _)| d.body_truncated).collect::<Vec<_>>())
     .bind(column(|d| d.replay_of.as_deref()))
     .bind(packed.iter().map(|(_, encoding)| encoding.as_deref()).collect::<Vec<_>>())
-    .execute(&mut **tx)
+    .bind(&parents.pipelines)
+    .bind(&parents.hooks)
+    .fetch_one(&mut **tx)
     .await?;
-    Ok(())
+    Ok(found)
 }
